@@ -1,0 +1,376 @@
+//! `medsim cases …`
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use anyhow::{Context, Result};
+use medsim_core::audit::{self, Audience};
+use medsim_core::{Case, Dataset, LoadError, LoadOptions, PatientFacts};
+use serde_json::json;
+
+use super::print_json;
+use crate::cli::{CasesCommand, LoadArgs, OutputFormat};
+use crate::datasets::DatasetStore;
+use crate::output::Table;
+use crate::{BadInput, Exit};
+
+pub fn run(command: CasesCommand, store: &DatasetStore) -> Result<Exit> {
+    match command {
+        CasesCommand::List { dataset, load, json } => list(&load_reporting(store, &dataset, &load)?, json),
+        CasesCommand::Show { dataset, id, load, json } => show(&load_reporting(store, &dataset, &load)?, &id, json),
+        CasesCommand::Validate { datasets, json } => validate(store, &datasets, json),
+        CasesCommand::Stats { datasets, load, json } => {
+            let loaded = datasets.iter().map(|spec| load_reporting(store, spec, &load)).collect::<Result<Vec<_>>>()?;
+            stats(&loaded, json)
+        }
+        CasesCommand::Audit { dataset, load, json } => audit(&load_reporting(store, &dataset, &load)?, json),
+        CasesCommand::Convert { dataset, output, format, load } => {
+            let dataset = load_reporting(store, &dataset, &load)?;
+            let format = match output.as_ref().and_then(|path| path.extension()).and_then(|ext| ext.to_str()) {
+                Some("yaml" | "yml") => OutputFormat::Yaml,
+                Some(_) => OutputFormat::Jsonl,
+                None => format,
+            };
+            let text = convert(&dataset.cases, format)?;
+            match output {
+                Some(path) => {
+                    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+                    eprintln!("wrote {} cases to {}", dataset.cases.len(), path.display());
+                }
+                None => print!("{text}"),
+            }
+            Ok(Exit::Ok)
+        }
+        CasesCommand::Schema => {
+            print!("{}", medsim_core::schema::case_schema_json());
+            Ok(Exit::Ok)
+        }
+    }
+}
+
+/// Loads a dataset; with `--skip-invalid`, lists every rejected record on standard error.
+fn load_reporting(store: &DatasetStore, spec: &str, load: &LoadArgs) -> Result<Dataset> {
+    let dataset = store.load(spec, LoadOptions { skip_invalid: load.skip_invalid })?;
+    if !dataset.rejected.is_empty() {
+        eprintln!("{}: skipped {} invalid record(s):", dataset.origin, dataset.rejected.len());
+        for error in &dataset.rejected {
+            eprintln!("  {}", error.headline());
+        }
+    }
+    Ok(dataset)
+}
+
+fn list(dataset: &Dataset, json: bool) -> Result<Exit> {
+    if json {
+        let rows: Vec<_> = dataset
+            .cases
+            .iter()
+            .map(|case| {
+                json!({
+                    "id": case.id,
+                    "diagnosis": case.diagnosis,
+                    "specialty": case.specialty,
+                    "objective": case.objective,
+                    "images": case.images.len(),
+                    "options": case.options.len(),
+                    "line": case.source.line,
+                })
+            })
+            .collect();
+        print_json(&rows)?;
+        return Ok(Exit::Ok);
+    }
+    let mut table = Table::new(&[("ID", 0), ("SPECIALTY", 20), ("DIAGNOSIS", 40), ("OBJECTIVE", 70)]);
+    for case in &dataset.cases {
+        table.row(vec![case.id.clone(), case.specialty.join(", "), case.diagnosis.clone(), case.objective.clone()]);
+    }
+    print!("{}", table.render());
+    println!("{} cases in {} ({})", dataset.cases.len(), dataset.name, dataset.format);
+    Ok(Exit::Ok)
+}
+
+fn show(dataset: &Dataset, id: &str, json: bool) -> Result<Exit> {
+    let Some(case) = dataset.case(id) else {
+        let sample: Vec<&str> = dataset.cases.iter().take(5).map(|case| case.id.as_str()).collect();
+        return Err(BadInput(format!(
+            "no case {id:?} in {}\n  hint: ids look like {} (see `medsim cases list {}`)",
+            dataset.name,
+            sample.join(", "),
+            dataset.name
+        ))
+        .into());
+    };
+    if json {
+        print_json(&case.to_native_value())?;
+    } else {
+        print!("{}", render_case(case));
+    }
+    Ok(Exit::Ok)
+}
+
+/// Every field of a case as readable text.
+pub fn render_case(case: &Case) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "id:         {}", case.id);
+    let line = case.source.line.map(|line| format!(", line {line}")).unwrap_or_default();
+    let _ = writeln!(out, "source:     {} ({}{line})", case.source.dataset, case.source.format);
+    if !case.specialty.is_empty() {
+        let _ = writeln!(out, "specialty:  {}", case.specialty.join(", "));
+    }
+    if !case.tags.is_empty() {
+        let _ = writeln!(out, "tags:       {}", case.tags.join(", "));
+    }
+    let _ = writeln!(out, "\n## Objective (doctor)\n{}", case.objective);
+    if let Some(question) = case.question.as_ref().filter(|question| **question != case.objective) {
+        let _ = writeln!(out, "\n## Question\n{question}");
+    }
+    let patient = match &case.patient {
+        PatientFacts::Structured(facts) => facts.render(),
+        PatientFacts::Text(text) => text.clone(),
+    };
+    let _ = writeln!(out, "\n## Patient (patient actor)\n{patient}");
+    let _ = writeln!(out, "\n## Examination (measurement actor)\n{}", or_none(case.exam.render()));
+    let _ = writeln!(out, "\n## Tests (measurement actor)\n{}", or_none(case.tests.render()));
+    if !case.images.is_empty() {
+        let _ = writeln!(out, "\n## Images");
+        for image in &case.images {
+            let location = image.url.as_deref().or(image.path.as_deref()).unwrap_or_default();
+            let modality = image.modality.as_deref().map(|modality| format!(" [{modality}]")).unwrap_or_default();
+            let caption = image.caption.as_deref().map(|caption| format!(" — {caption}")).unwrap_or_default();
+            let _ = writeln!(out, "- {location}{modality}{caption}");
+        }
+    }
+    if !case.options.is_empty() {
+        let _ = writeln!(out, "\n## Options");
+        for option in &case.options {
+            let _ = writeln!(out, "- [{}] {}", if option.correct { "x" } else { " " }, option.text);
+        }
+    }
+    let _ = writeln!(out, "\n## Diagnosis (judge only)\n{}", case.diagnosis);
+    if !case.diagnosis_aliases.is_empty() {
+        let _ = writeln!(out, "aliases: {}", case.diagnosis_aliases.join("; "));
+    }
+    if !case.extra.is_empty() {
+        let extra = serde_json::to_string_pretty(&case.extra).unwrap_or_default();
+        let _ = writeln!(out, "\n## Other fields from the source\n{extra}");
+    }
+    out
+}
+
+fn or_none(text: String) -> String {
+    if text.is_empty() { "(none)".to_owned() } else { text }
+}
+
+fn validate(store: &DatasetStore, specs: &[String], json: bool) -> Result<Exit> {
+    let mut reports = Vec::new();
+    let mut any_invalid = false;
+    for spec in specs {
+        match store.load(spec, LoadOptions { skip_invalid: true }) {
+            Ok(dataset) => {
+                any_invalid |= !dataset.rejected.is_empty();
+                if !json {
+                    if dataset.rejected.is_empty() {
+                        println!("ok      {}: {} cases ({})", dataset.origin, dataset.cases.len(), dataset.format);
+                    } else {
+                        println!(
+                            "invalid {}: {} valid, {} rejected ({})",
+                            dataset.origin,
+                            dataset.cases.len(),
+                            dataset.rejected.len(),
+                            dataset.format
+                        );
+                        for error in &dataset.rejected {
+                            println!("  {}", error.to_string().replace('\n', "\n  "));
+                        }
+                    }
+                }
+                reports.push(json!({
+                    "dataset": dataset.name,
+                    "origin": dataset.origin,
+                    "format": dataset.format,
+                    "sha256": dataset.sha256,
+                    "cases": dataset.cases.len(),
+                    "errors": dataset.rejected.iter().map(error_json).collect::<Vec<_>>(),
+                }));
+            }
+            Err(error) => {
+                // A file that cannot be read at all (missing, binary, empty) is also invalid input.
+                let Some(load_error) = error.downcast_ref::<LoadError>() else { return Err(error) };
+                any_invalid = true;
+                if !json {
+                    println!("invalid {spec}: {}", load_error.to_string().replace('\n', "\n  "));
+                }
+                reports.push(json!({ "dataset": spec, "cases": 0, "errors": [{ "message": load_error.to_string() }] }));
+            }
+        }
+    }
+    if json {
+        print_json(&reports)?;
+    }
+    Ok(if any_invalid { Exit::BadInput } else { Exit::Ok })
+}
+
+fn error_json(error: &medsim_core::RecordError) -> serde_json::Value {
+    json!({
+        "origin": &*error.origin,
+        "line": error.line,
+        "field": error.field,
+        "expected": error.expected,
+        "found": error.found,
+        "hint": error.hint,
+        "message": error.headline(),
+    })
+}
+
+fn stats(datasets: &[Dataset], json: bool) -> Result<Exit> {
+    let mut rows = Vec::new();
+    for dataset in datasets {
+        let cases = &dataset.cases;
+        let count = cases.len().max(1) as f64;
+        let mut specialties: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut tags: BTreeMap<&str, usize> = BTreeMap::new();
+        for case in cases {
+            for specialty in &case.specialty {
+                *specialties.entry(specialty).or_default() += 1;
+            }
+            for tag in &case.tags {
+                *tags.entry(tag).or_default() += 1;
+            }
+        }
+        rows.push(json!({
+            "dataset": dataset.name,
+            "origin": dataset.origin,
+            "format": dataset.format,
+            "sha256": dataset.sha256,
+            "cases": cases.len(),
+            "errors": dataset.rejected.len(),
+            "with_images": cases.iter().filter(|case| !case.images.is_empty()).count(),
+            "with_options": cases.iter().filter(|case| !case.options.is_empty()).count(),
+            "structured_patient": cases.iter().filter(|case| matches!(case.patient, PatientFacts::Structured(_))).count(),
+            "mean_exam_results": round2(cases.iter().map(|case| case.exam.leaves().len()).sum::<usize>() as f64 / count),
+            "mean_test_results": round2(cases.iter().map(|case| case.tests.leaves().len()).sum::<usize>() as f64 / count),
+            "with_extra_fields": cases.iter().filter(|case| !case.extra.is_empty()).count(),
+            "specialties": specialties,
+            "tags": tags,
+        }));
+    }
+    if json {
+        print_json(&rows)?;
+        return Ok(Exit::Ok);
+    }
+    let mut table = Table::new(&[
+        ("DATASET", 0),
+        ("FORMAT", 0),
+        ("CASES", 0),
+        ("ERRORS", 0),
+        ("IMAGES", 0),
+        ("OPTIONS", 0),
+        ("EXAM/CASE", 0),
+        ("TESTS/CASE", 0),
+        ("SPECIALTIES / TAGS", 60),
+    ]);
+    for row in &rows {
+        let specialties: Vec<String> = ["specialties", "tags"]
+            .iter()
+            .filter_map(|key| row[*key].as_object())
+            .flat_map(|map| map.iter().map(|(name, count)| format!("{name} {count}")))
+            .collect();
+        let specialties = specialties.join(", ");
+        table.row(vec![
+            row["dataset"].as_str().unwrap_or_default().to_owned(),
+            row["format"].as_str().unwrap_or_default().to_owned(),
+            row["cases"].to_string(),
+            row["errors"].to_string(),
+            row["with_images"].to_string(),
+            row["with_options"].to_string(),
+            row["mean_exam_results"].to_string(),
+            row["mean_test_results"].to_string(),
+            if specialties.is_empty() { "-".to_owned() } else { specialties },
+        ]);
+    }
+    print!("{}", table.render());
+    Ok(Exit::Ok)
+}
+
+fn round2(value: f64) -> f64 {
+    (value * 100.0).round() / 100.0
+}
+
+fn audit(dataset: &Dataset, json: bool) -> Result<Exit> {
+    let leaks = audit::audit(&dataset.cases);
+    let cases_with = |audience: Option<Audience>| {
+        let mut ids: Vec<&str> = leaks
+            .iter()
+            .filter(|leak| audience.is_none_or(|audience| leak.audience == audience))
+            .map(|leak| leak.case_id.as_str())
+            .collect();
+        ids.dedup();
+        ids.len()
+    };
+    let patient_or_measurement = {
+        let mut ids: Vec<&str> =
+            leaks.iter().filter(|leak| leak.audience != Audience::Doctor).map(|leak| leak.case_id.as_str()).collect();
+        ids.dedup();
+        ids.len()
+    };
+    let summary = json!({
+        "dataset": dataset.name,
+        "cases": dataset.cases.len(),
+        "leaking_cases": cases_with(None),
+        "leaking_to_patient_or_measurement": patient_or_measurement,
+        "by_audience": {
+            "patient": cases_with(Some(Audience::Patient)),
+            "measurement": cases_with(Some(Audience::Measurement)),
+            "doctor": cases_with(Some(Audience::Doctor)),
+        },
+    });
+    if json {
+        print_json(&json!({ "summary": summary, "leaks": leaks }))?;
+    } else {
+        if !leaks.is_empty() {
+            let mut table =
+                Table::new(&[("CASE", 0), ("SEEN BY", 0), ("FIELD", 50), ("DIAGNOSIS", 40), ("MATCHED", 40)]);
+            for leak in &leaks {
+                table.row(vec![
+                    leak.case_id.clone(),
+                    leak.audience.name().to_owned(),
+                    leak.field.clone(),
+                    leak.diagnosis.clone(),
+                    leak.matched.clone(),
+                ]);
+            }
+            print!("{}", table.render());
+        }
+        println!(
+            "{} of {} cases in {} name their diagnosis where another role can read it ({} to the patient or measurement agent: patient {}, measurement {}; doctor {})",
+            summary["leaking_cases"],
+            dataset.cases.len(),
+            dataset.name,
+            summary["leaking_to_patient_or_measurement"],
+            summary["by_audience"]["patient"],
+            summary["by_audience"]["measurement"],
+            summary["by_audience"]["doctor"],
+        );
+    }
+    Ok(if leaks.is_empty() { Exit::Ok } else { Exit::Findings })
+}
+
+/// The cases in medsim's own format.
+pub fn convert(cases: &[Case], format: OutputFormat) -> Result<String> {
+    let mut out = String::new();
+    for (index, case) in cases.iter().enumerate() {
+        match format {
+            OutputFormat::Jsonl => {
+                out.push_str(&serde_json::to_string(&case.to_native_value())?);
+                out.push('\n');
+            }
+            OutputFormat::Yaml => {
+                if index > 0 {
+                    out.push_str("---\n");
+                }
+                out.push_str(&serde_yaml_ng::to_string(&case.to_native_value())?);
+            }
+        }
+    }
+    Ok(out)
+}

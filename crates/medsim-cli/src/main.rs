@@ -1,0 +1,71 @@
+//! The `medsim` command. `main` maps the outcome of `run` to an exit code; each code means one
+//! thing (see [`Exit`]).
+
+mod cli;
+mod commands;
+mod datasets;
+mod env;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// What an exit code means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Everything worked and nothing was found.
+    Ok = 0,
+    /// The command worked and has findings (e.g. an audit found leaks).
+    Findings = 1,
+    /// Bad input or usage: a malformed case file, an unknown dataset or case.
+    BadInput = 2,
+    /// Something failed that is not the input's fault: network, disk, checksum.
+    Failure = 3,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(exit: Exit) -> ExitCode {
+        ExitCode::from(exit as u8)
+    }
+}
+
+/// An error caused by what the user gave (exit code 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BadInput(pub String);
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match commands::run(cli) {
+        Ok(exit) => exit.into(),
+        Err(error) => {
+            eprintln!("error: {}", render_error(&error));
+            exit_for(&error).into()
+        }
+    }
+}
+
+fn render_error(error: &anyhow::Error) -> String {
+    let mut text = error.to_string();
+    for cause in error.chain().skip(1) {
+        text.push_str(&format!("\n  caused by: {cause}"));
+    }
+    text
+}
+
+fn exit_for(error: &anyhow::Error) -> Exit {
+    let bad_input = error.chain().any(|cause| {
+        cause.downcast_ref::<BadInput>().is_some()
+            || matches!(
+                cause.downcast_ref::<medsim_core::LoadError>(),
+                Some(
+                    medsim_core::LoadError::Record(_)
+                        | medsim_core::LoadError::Empty { .. }
+                        | medsim_core::LoadError::NotText { .. }
+                        | medsim_core::LoadError::Io { .. }
+                )
+            )
+    });
+    if bad_input { Exit::BadInput } else { Exit::Failure }
+}

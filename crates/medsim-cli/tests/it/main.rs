@@ -1,0 +1,6 @@
+//! End-to-end tests of the `medsim` binary: real processes, real files, a real HTTP server on
+//! loopback.
+
+mod cases;
+mod datasets;
+mod support;

@@ -1,0 +1,145 @@
+//! Diagnosis matching: does a text name this diagnosis, up to case, punctuation, plurals and word
+//! order?
+//!
+//! The leak audit uses it to find cases whose answer is written in what the patient or the
+//! measurement agent is given; the engine later uses the same matcher to check patient
+//! utterances and to let the judge decide exact matches without a model call.
+
+/// Words that carry no diagnostic meaning and are ignored when comparing.
+const STOPWORDS: &[&str] = &["a", "an", "the", "of", "and", "with", "in", "on", "to", "due", "by", "for", "or", "from"];
+
+/// Lower-cased, punctuation-free, singular word tokens of a text, stopwords removed.
+pub fn tokens(text: &str) -> Vec<String> {
+    let lowered = text.to_lowercase();
+    let spaced: String =
+        lowered.chars().map(|character| if character.is_alphanumeric() { character } else { ' ' }).collect();
+    spaced
+        .split_whitespace()
+        // A lone "s" is what is left of a possessive ("Hodgkin's").
+        .filter(|word| *word != "s" && !STOPWORDS.contains(word))
+        .map(singular)
+        .collect()
+}
+
+/// A crude singular: enough for `cysts`/`cyst`, `bodies`/`body`, `abscesses`/`abscess`, while
+/// leaving words such as `sepsis`, `virus`, `illness` alone.
+fn singular(word: &str) -> String {
+    let length = word.chars().count();
+    if length <= 3 || !word.is_ascii() {
+        return word.to_owned();
+    }
+    if let Some(stem) = word.strip_suffix("ies") {
+        return format!("{stem}y");
+    }
+    for suffix in ["sses", "xes", "ches", "shes"] {
+        if word.ends_with(suffix) {
+            return word[..word.len() - 2].to_owned();
+        }
+    }
+    if word.ends_with('s') && !["ss", "us", "is", "os", "as"].iter().any(|ending| word.ends_with(ending)) {
+        return word[..word.len() - 1].to_owned();
+    }
+    word.to_owned()
+}
+
+/// The forms of a diagnosis worth looking for: the whole text, the text without a parenthetical,
+/// the parenthetical itself (often an abbreviation), and alternatives separated by `/` or ` or `.
+pub fn variants(diagnosis: &str) -> Vec<Vec<String>> {
+    let mut forms: Vec<String> = vec![diagnosis.to_owned()];
+    if let (Some(open), Some(close)) = (diagnosis.find('('), diagnosis.rfind(')'))
+        && open < close
+    {
+        forms.push(format!("{} {}", &diagnosis[..open], &diagnosis[close + 1..]));
+        forms.push(diagnosis[open + 1..close].to_owned());
+    }
+    let mut split_forms = Vec::new();
+    for form in &forms {
+        if form.contains('/') || form.contains(" or ") {
+            split_forms.extend(form.split(['/']).flat_map(|part| part.split(" or ")).map(str::to_owned));
+        }
+    }
+    forms.extend(split_forms);
+
+    let mut out: Vec<Vec<String>> = Vec::new();
+    for form in forms {
+        let form_tokens = tokens(&form);
+        // A lone abbreviation of one or two letters would match too much.
+        let meaningful = form_tokens.iter().map(|token| token.chars().count()).sum::<usize>() >= 3;
+        if meaningful && !out.contains(&form_tokens) {
+            out.push(form_tokens);
+        }
+    }
+    out
+}
+
+/// Where in `text` a form of the diagnosis occurs: the tokens of the matching window, if any.
+/// A match is a run of consecutive words that holds exactly the diagnosis's words, in any order.
+pub fn find(diagnosis_forms: &[Vec<String>], text: &str) -> Option<String> {
+    let text_tokens = tokens(text);
+    for form in diagnosis_forms {
+        let width = form.len();
+        if width == 0 || width > text_tokens.len() {
+            continue;
+        }
+        let mut sorted_form = form.clone();
+        sorted_form.sort();
+        for window in text_tokens.windows(width) {
+            let mut sorted_window = window.to_vec();
+            sorted_window.sort();
+            if sorted_window == sorted_form {
+                return Some(window.join(" "));
+            }
+        }
+    }
+    None
+}
+
+/// True when the two diagnoses are the same up to case, punctuation, plurals and word order.
+pub fn same_diagnosis(left: &str, right: &str) -> bool {
+    let mut left_tokens = tokens(left);
+    let mut right_tokens = tokens(right);
+    left_tokens.sort();
+    right_tokens.sort();
+    !left_tokens.is_empty() && left_tokens == right_tokens
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leaks(diagnosis: &str, text: &str) -> bool {
+        find(&variants(diagnosis), text).is_some()
+    }
+
+    #[test]
+    fn case_punctuation_plural_and_order_do_not_hide_a_match() {
+        assert!(leaks("Myasthenia gravis", "Findings consistent with MYASTHENIA-GRAVIS."));
+        assert!(leaks("Ovarian cyst", "Bilateral ovarian cysts seen."));
+        assert!(leaks("Vitamin B12 deficiency", "Deficiency of vitamin B12 confirmed"));
+        assert!(leaks("Chronic obstructive pulmonary disease (COPD)", "history of COPD"));
+        assert!(leaks("Hodgkin's lymphoma", "Reed-Sternberg cells; Hodgkin lymphoma"), "possessive 's splits off");
+    }
+
+    #[test]
+    fn related_words_are_not_a_match() {
+        assert!(!leaks("Myasthenia gravis", "Acetylcholine receptor antibodies present"));
+        assert!(!leaks("Sepsis", "no signs of sepsi"));
+        assert!(!leaks("Acute pancreatitis", "pancreatitis"), "all of the diagnosis's words are needed");
+        assert!(!leaks("Lyme disease", "disease of the lymph nodes"));
+    }
+
+    #[test]
+    fn singulars_leave_latin_endings_alone() {
+        assert_eq!(
+            tokens("Abscesses bodies sepsis virus illness cysts"),
+            ["abscess", "body", "sepsis", "virus", "illness", "cyst"]
+        );
+    }
+
+    #[test]
+    fn same_diagnosis_ignores_form() {
+        assert!(same_diagnosis("Myasthenia Gravis.", "gravis, myasthenia"));
+        assert!(!same_diagnosis("Myasthenia gravis", "Ocular myasthenia gravis"));
+        assert!(!same_diagnosis("", ""));
+    }
+}
