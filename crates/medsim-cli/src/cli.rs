@@ -33,6 +33,9 @@ pub struct Cli {
 
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
+    /// Settings file (default: ./medsim.toml, else ~/.config/medsim/medsim.toml, if present).
+    #[arg(long, global = true, env = env::CONFIG, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Directory for downloaded datasets and models' caches.
     #[arg(long, global = true, env = env::CACHE_DIR, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
@@ -49,6 +52,9 @@ pub enum Command {
     /// Named datasets: list, download, locate.
     #[command(subcommand)]
     Datasets(DatasetsCommand),
+    /// Models: one-off chats, checking configured roles, the scripted test server.
+    #[command(subcommand)]
+    Llm(LlmCommand),
     /// Print a shell completion script.
     #[command(after_help = "Example: medsim completions bash > ~/.local/share/bash-completion/completions/medsim")]
     Completions {
@@ -187,5 +193,103 @@ Examples:
     Path {
         /// Dataset name.
         name: String,
+    },
+}
+
+/// Which model plays each role; unset roles fall back to `medsim.toml`'s `[roles]`, then to
+/// the environment (`MEDSIM_DOCTOR_MODEL` …), flags winning over both.
+#[derive(Debug, Args, Clone, Default)]
+pub struct RoleModelArgs {
+    /// Model for the doctor, as PROVIDER/MODEL.
+    #[arg(long, env = env::DOCTOR_MODEL, value_name = "MODEL")]
+    pub doctor_model: Option<String>,
+    /// Model for the patient.
+    #[arg(long, env = env::PATIENT_MODEL, value_name = "MODEL")]
+    pub patient_model: Option<String>,
+    /// Model for the measurement agent (when it is not grounded).
+    #[arg(long, env = env::MEASUREMENT_MODEL, value_name = "MODEL")]
+    pub measurement_model: Option<String>,
+    /// Model for the judge.
+    #[arg(long, env = env::JUDGE_MODEL, value_name = "MODEL")]
+    pub judge_model: Option<String>,
+}
+
+/// Replay-cache options.
+#[derive(Debug, Args, Clone, Default)]
+pub struct CacheArgs {
+    /// Replay cache mode: off, read-write or replay-only.
+    #[arg(long = "cache", env = env::CACHE_MODE, value_name = "MODE")]
+    pub cache_mode: Option<medsim_llm::CacheMode>,
+    /// Replay cache file (SQLite); default: the cache directory's llm-cache.sqlite.
+    #[arg(long, env = env::CACHE_PATH, value_name = "FILE")]
+    pub cache_path: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LlmCommand {
+    /// Send one prompt to a model and print the reply.
+    #[command(after_help = "\
+Model syntax: PROVIDER/MODEL, e.g. openai/gpt-4o-mini, anthropic/claude-3-5-haiku-latest,
+vllm/meta-llama/Llama-3.3-70B-Instruct, ollama/llama3.1. Built-in providers: openai, anthropic,
+openrouter, together, groq (keys from OPENAI_API_KEY, ANTHROPIC_API_KEY, …) and vllm, sglang,
+ollama, llamacpp, lmstudio (local servers on their default ports). Others: [providers.NAME] in
+medsim.toml.
+
+Examples:
+  medsim llm chat openai/gpt-4o-mini \"Name three causes of chest pain.\"
+  medsim llm chat ollama/llava \"What does this ECG show?\" --image ecg.png")]
+    Chat {
+        /// PROVIDER/MODEL.
+        model: String,
+        /// The user message.
+        prompt: String,
+        /// A system message.
+        #[arg(long)]
+        system: Option<String>,
+        /// An image (local file or URL) to attach; repeatable.
+        #[arg(long)]
+        image: Vec<String>,
+        /// Sampling temperature.
+        #[arg(long)]
+        temperature: Option<f64>,
+        /// Maximum completion tokens.
+        #[arg(long)]
+        max_tokens: Option<u32>,
+        /// A JSON Schema file the reply must follow.
+        #[arg(long, value_name = "FILE")]
+        json_schema: Option<PathBuf>,
+        /// Print the whole response as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        cache: CacheArgs,
+    },
+    /// Call each configured role's model once; report latency, usage and capabilities.
+    #[command(after_help = "Example: medsim llm check --doctor-model openai/gpt-4o-mini --judge-model openai/gpt-4o")]
+    Check {
+        #[command(flatten)]
+        roles: RoleModelArgs,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Serve a script as an OpenAI- and Anthropic-compatible HTTP server (for tests and demos).
+    #[command(after_help = "\
+The server prints its address, then runs until interrupted. OpenAI clients use
+http://HOST:PORT/v1, Anthropic clients http://HOST:PORT. See docs/scripted-server.md.
+
+Example: medsim llm serve-script tests/scripts/doctor.yaml --port 8099 --record requests.jsonl")]
+    ServeScript {
+        /// The script (YAML or JSON).
+        script: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: std::net::IpAddr,
+        /// Port (0 picks a free one).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Append every request received to this JSON Lines file.
+        #[arg(long, value_name = "FILE")]
+        record: Option<PathBuf>,
     },
 }

@@ -6,6 +6,7 @@ mod commands;
 mod datasets;
 mod env;
 mod output;
+mod settings;
 
 use std::process::ExitCode;
 

@@ -492,6 +492,16 @@ mod tests {
         assert_eq!(policy.backoff(10, 0.0), Duration::from_secs(4));
     }
 
+    #[tokio::test]
+    async fn token_bucket_waits_once_empty() {
+        let bucket = Bucket::per_minute(6000.0);
+        let started = Instant::now();
+        bucket.take(6000.0).await;
+        assert!(started.elapsed() < Duration::from_millis(50), "a full bucket does not wait");
+        bucket.take(10.0).await;
+        assert!(started.elapsed() >= Duration::from_millis(90), "10 more at 100/s wait about 100 ms");
+    }
+
     #[test]
     fn retry_after_headers() {
         let mut headers = HeaderMap::new();

@@ -2,6 +2,7 @@
 
 mod cases;
 mod datasets;
+mod llm;
 
 use anyhow::Result;
 use clap::CommandFactory;
@@ -9,6 +10,7 @@ use clap::CommandFactory;
 use crate::Exit;
 use crate::cli::{Cli, Command};
 use crate::datasets::DatasetStore;
+use crate::settings::Settings;
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<Exit> {
@@ -16,6 +18,10 @@ pub fn run(cli: Cli) -> Result<Exit> {
     match cli.command {
         Command::Cases(command) => cases::run(command, &store()?),
         Command::Datasets(command) => datasets::run(command, &store()?),
+        Command::Llm(command) => {
+            let settings = Settings::load(cli.global.config.as_deref())?;
+            llm::run(command, &settings, &store()?.cache_dir)
+        }
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "medsim", &mut std::io::stdout());
             Ok(Exit::Ok)

@@ -3,4 +3,5 @@
 
 mod cases;
 mod datasets;
+mod llm;
 mod support;

@@ -17,12 +17,24 @@ pub struct Output {
 
 /// Runs `medsim ARGS` with a private cache directory.
 pub fn medsim(cache: &Path, args: &[&str]) -> Output {
-    let output = Command::new(env!("CARGO_BIN_EXE_medsim"))
-        .args(args)
-        .env("MEDSIM_CACHE_DIR", cache)
-        .env_remove("MEDSIM_OFFLINE")
-        .output()
-        .expect("medsim runs");
+    medsim_with_env(cache, args, &[])
+}
+
+/// `medsim` with no MEDSIM_* variables from the outer environment but the cache directory.
+pub fn medsim_command(cache: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_medsim"));
+    for (name, _) in std::env::vars() {
+        if name.starts_with("MEDSIM_") {
+            command.env_remove(name);
+        }
+    }
+    command.env("MEDSIM_CACHE_DIR", cache);
+    command
+}
+
+/// Runs `medsim ARGS` with extra environment variables.
+pub fn medsim_with_env(cache: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
+    let output = medsim_command(cache).args(args).envs(envs.iter().copied()).output().expect("medsim runs");
     Output {
         code: output.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),

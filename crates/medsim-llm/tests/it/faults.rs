@@ -158,3 +158,28 @@ async fn retries_are_bounded() {
     assert_eq!(server.requests().len(), 4);
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_concurrency_limit_holds() {
+    let server = serve("latency: { mean_ms: 50 }\ndefault: { text: x }").await;
+    let mut settings = LlmSettings { retry: fast_retry(), ..LlmSettings::default() };
+    settings.providers.insert(
+        "narrow".into(),
+        ProviderSettings {
+            base_url: Some(server.openai_base()),
+            max_concurrency: Some(2),
+            ..ProviderSettings::default()
+        },
+    );
+    let factory = factory(settings, "unused");
+    let model = factory.model("narrow/m").unwrap();
+    let started = Instant::now();
+    let calls = (0..10).map(|index| {
+        let model = model.clone();
+        async move { model.chat(&ChatRequest::new(vec![Message::user(format!("{index}"))])).await.unwrap() }
+    });
+    futures::future::join_all(calls).await;
+    // Ten 50 ms calls, two at a time, cannot finish in under five rounds.
+    assert!(started.elapsed().as_millis() >= 250, "{:?}", started.elapsed());
+    server.shutdown().await;
+}

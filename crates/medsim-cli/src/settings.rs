@@ -1,0 +1,128 @@
+//! Settings: `medsim.toml` < environment < flags.
+//!
+//! The file holds providers, role models, retry policy, cache and prices (see README). Clap
+//! already merges environment variables into flags, so this module only has to read the file
+//! and let every value the command line set win over it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use medsim_llm::{CacheMode, LlmSettings, ModelFactory, ReplayCache};
+
+use crate::BadInput;
+use crate::cli::{CacheArgs, RoleModelArgs};
+
+/// Top-level tables medsim.toml may have.
+const KNOWN_TABLES: &[&str] = &["providers", "roles", "retry", "cache", "prices"];
+
+/// The roles, in the order they are reported.
+pub const ROLES: [&str; 4] = ["doctor", "patient", "measurement", "judge"];
+
+/// Everything read from the settings file.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// The file it came from, if any.
+    pub path: Option<PathBuf>,
+    /// Model settings.
+    pub llm: LlmSettings,
+}
+
+impl Settings {
+    /// Reads `explicit`, else `./medsim.toml`, else `~/.config/medsim/medsim.toml`; no file is fine.
+    pub fn load(explicit: Option<&Path>) -> Result<Settings> {
+        let path = match explicit {
+            Some(path) => {
+                if !path.exists() {
+                    return Err(BadInput(format!(
+                        "settings file {} does not exist\n  hint: check --config / MEDSIM_CONFIG",
+                        path.display()
+                    ))
+                    .into());
+                }
+                Some(path.to_owned())
+            }
+            None => [Some(PathBuf::from("medsim.toml")), dirs::config_dir().map(|dir| dir.join("medsim/medsim.toml"))]
+                .into_iter()
+                .flatten()
+                .find(|path| path.exists()),
+        };
+        let Some(path) = path else { return Ok(Settings::default()) };
+        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let llm = parse(&text, &path)?;
+        Ok(Settings { path: Some(path), llm })
+    }
+
+    /// The model for `role`: the flag (or its environment variable), else `[roles]`.
+    pub fn role_model(&self, role: &str, flags: &RoleModelArgs) -> Option<String> {
+        let flag = match role {
+            "doctor" => &flags.doctor_model,
+            "patient" => &flags.patient_model,
+            "measurement" => &flags.measurement_model,
+            "judge" => &flags.judge_model,
+            _ => &None,
+        };
+        flag.clone().or_else(|| self.llm.roles.get(role).cloned())
+    }
+
+    /// A model factory with the replay cache the flags (or the file) ask for.
+    pub fn factory(&self, cache: &CacheArgs, cache_dir: &Path) -> Result<ModelFactory> {
+        let mode = cache.cache_mode.unwrap_or(self.llm.cache.mode);
+        let factory = ModelFactory::new(self.llm.clone());
+        if mode == CacheMode::Off {
+            return Ok(factory);
+        }
+        let path = cache
+            .cache_path
+            .clone()
+            .or_else(|| self.llm.cache.path.clone())
+            .unwrap_or_else(|| cache_dir.join("llm-cache.sqlite"));
+        let replay = ReplayCache::open(&path)?;
+        Ok(factory.with_cache(Arc::new(replay), mode))
+    }
+}
+
+/// Parses the file, naming the line of any error.
+fn parse(text: &str, path: &Path) -> Result<LlmSettings> {
+    let table: toml::Table = toml::from_str(text).map_err(|error| BadInput(toml_error(path, text, &error)))?;
+    if let Some(unknown) = table.keys().find(|key| !KNOWN_TABLES.contains(&key.as_str())) {
+        let line = text.lines().position(|line| line.contains(unknown.as_str())).map(|index| index + 1).unwrap_or(1);
+        return Err(BadInput(format!(
+            "{}:{line}: {unknown}: expected one of {}, found an unknown table\n  hint: check the spelling; see README \"Settings\"",
+            path.display(),
+            KNOWN_TABLES.join(", ")
+        ))
+        .into());
+    }
+    toml::from_str::<LlmSettings>(text).map_err(|error| BadInput(toml_error(path, text, &error)).into())
+}
+
+fn toml_error(path: &Path, text: &str, error: &toml::de::Error) -> String {
+    let line = error.span().map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1).unwrap_or(1);
+    let message = error.message().trim().to_owned();
+    format!("{}:{line}: {message}\n  hint: see README \"Settings\" for the format of medsim.toml", path.display())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_name_file_and_line() {
+        let text = "[roles]\ndoctor = \"openai/gpt-4o-mini\"\n\n[providers.vllm]\nmax_concurency = 4\n";
+        let error = parse(text, Path::new("medsim.toml")).unwrap_err().to_string();
+        assert!(error.starts_with("medsim.toml:5: unknown field `max_concurency`"), "{error}");
+        let error = parse("[rols]\n", Path::new("m.toml")).unwrap_err().to_string();
+        assert!(error.starts_with("m.toml:1: rols: expected one of providers"), "{error}");
+    }
+
+    #[test]
+    fn flags_win_over_the_file() {
+        let llm = parse("[roles]\ndoctor = \"a/b\"\npatient = \"c/d\"\n", Path::new("x")).unwrap();
+        let settings = Settings { path: None, llm };
+        let flags = RoleModelArgs { doctor_model: Some("e/f".into()), ..RoleModelArgs::default() };
+        assert_eq!(settings.role_model("doctor", &flags).as_deref(), Some("e/f"));
+        assert_eq!(settings.role_model("patient", &flags).as_deref(), Some("c/d"));
+        assert_eq!(settings.role_model("judge", &flags), None);
+    }
+}
