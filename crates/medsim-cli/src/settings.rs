@@ -65,10 +65,17 @@ impl Settings {
         flag.clone().or_else(|| self.llm.roles.get(role).cloned())
     }
 
-    /// A model factory with the replay cache the flags (or the file) ask for.
-    pub fn factory(&self, cache: &CacheArgs, cache_dir: &Path) -> Result<ModelFactory> {
+    /// The model for `role`, falling back to the embedded default when nothing is configured.
+    pub fn role_model_or_default(&self, role: &str, flags: &RoleModelArgs) -> Option<String> {
+        self.role_model(role, flags).or_else(|| crate::local::DEFAULT_MODEL.map(str::to_owned))
+    }
+
+    /// A model factory with the replay cache the flags (or the file) ask for, and the `local/`
+    /// provider.
+    pub fn factory(&self, cache: &CacheArgs, cache_dir: &Path, data_dir: &Path) -> Result<ModelFactory> {
         let mode = cache.cache_mode.unwrap_or(self.llm.cache.mode);
         let factory = ModelFactory::new(self.llm.clone());
+        crate::local::register(&factory, data_dir);
         if mode == CacheMode::Off {
             return Ok(factory);
         }

@@ -359,6 +359,19 @@ impl ModelFactory {
         })
     }
 
+    /// An OpenAI-compatible embedder `PROVIDER/MODEL` producing `dimensions`-long vectors.
+    pub fn embedder(&self, spec: &str, dimensions: usize) -> Result<crate::embedding::SharedEmbedder, LlmError> {
+        let parsed = ModelSpec::parse(spec)?;
+        let settings = self.settings.provider(&parsed.provider).ok_or_else(|| {
+            LlmError::Config(format!(
+                "unknown provider {:?}; add it as [providers.{}] in medsim.toml",
+                parsed.provider, parsed.provider
+            ))
+        })?;
+        let transport = self.transport(&parsed.provider, &settings)?;
+        Ok(Arc::new(crate::embedding::OpenAiEmbedder::new(&parsed.provider, &parsed.model, dimensions, 64, transport)))
+    }
+
     fn transport(&self, provider: &str, settings: &ProviderSettings) -> Result<Arc<Transport>, LlmError> {
         if let Some(transport) = self.transports.lock().expect("factory lock").get(provider) {
             return Ok(transport.clone());

@@ -13,6 +13,7 @@
 
 pub mod cache;
 pub mod config;
+pub mod embedding;
 pub mod error;
 pub mod model;
 pub mod pricing;
@@ -25,6 +26,7 @@ pub mod types;
 
 pub use cache::{CacheMode, CachedModel, ReplayCache};
 pub use config::{LlmSettings, ModelFactory, ModelSpec};
+pub use embedding::{Embedder, SharedEmbedder};
 pub use error::LlmError;
 pub use model::{ChatModel, SharedModel};
 pub use secret::ApiKey;

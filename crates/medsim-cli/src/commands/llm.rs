@@ -9,32 +9,33 @@ use medsim_llm::script::CompiledScript;
 use medsim_llm::types::{ChatRequest, ImageSource, JsonSchemaFormat, Message};
 use serde_json::json;
 
-use super::print_json;
+use super::{Places, print_json};
 use crate::cli::{CacheArgs, LlmCommand};
 use crate::output::Table;
 use crate::settings::{ROLES, Settings};
 use crate::{BadInput, Exit};
 
-pub fn run(command: LlmCommand, settings: &Settings, cache_dir: &Path) -> Result<Exit> {
+pub fn run(command: LlmCommand, settings: &Settings, places: &Places) -> Result<Exit> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
         match command {
             LlmCommand::Chat { model, prompt, system, image, temperature, max_tokens, json_schema, json, cache } => {
                 let request = chat_request(prompt, system, &image, temperature, max_tokens, json_schema.as_deref())?;
-                chat(settings, &cache, cache_dir, &model, request, json).await
+                chat(settings, &cache, places, &model, request, json).await
             }
             LlmCommand::Check { roles, json } => {
                 if let Some(path) = &settings.path {
                     eprintln!("settings: {}", path.display());
                 }
-                let factory = settings.factory(&CacheArgs::default(), cache_dir)?;
+                let factory = settings.factory(&CacheArgs::default(), &places.cache_dir, &places.data_dir)?;
                 let mut rows = Vec::new();
                 let mut failed = false;
                 for role in ROLES {
-                    let Some(spec) = settings.role_model(role, &roles) else {
+                    let Some(spec) = settings.role_model_or_default(role, &roles) else {
                         rows.push(json!({"role": role, "model": null, "status": "not configured"}));
                         continue;
                     };
+                    crate::local::ensure_installed(&spec, &places.data_dir, places.offline).await?;
                     let row = match factory.model(&spec) {
                         Err(error) => {
                             failed = true;
@@ -171,12 +172,13 @@ fn chat_request(
 async fn chat(
     settings: &Settings,
     cache: &CacheArgs,
-    cache_dir: &Path,
+    places: &Places,
     spec: &str,
     request: ChatRequest,
     json: bool,
 ) -> Result<Exit> {
-    let factory = settings.factory(cache, cache_dir)?;
+    crate::local::ensure_installed(spec, &places.data_dir, places.offline).await?;
+    let factory = settings.factory(cache, &places.cache_dir, &places.data_dir)?;
     let model = factory.model(spec).map_err(|error| BadInput(error.to_string()))?;
     let response = model.chat(&request).await.with_context(|| format!("the call to {spec} failed"))?;
     if json {

@@ -3,6 +3,7 @@
 mod cases;
 mod datasets;
 mod llm;
+mod models;
 
 use anyhow::Result;
 use clap::CommandFactory;
@@ -20,12 +21,34 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Datasets(command) => datasets::run(command, &store()?),
         Command::Llm(command) => {
             let settings = Settings::load(cli.global.config.as_deref())?;
-            llm::run(command, &settings, &store()?.cache_dir)
+            let places =
+                Places { cache_dir: store()?.cache_dir, data_dir: data_dir(&cli.global)?, offline: cli.global.offline };
+            llm::run(command, &settings, &places)
         }
+        Command::Models(command) => models::run(command, &data_dir(&cli.global)?, cli.global.offline),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "medsim", &mut std::io::stdout());
             Ok(Exit::Ok)
         }
+    }
+}
+
+/// Where medsim keeps things, and whether it may use the network.
+pub struct Places {
+    /// Datasets and the default replay cache.
+    pub cache_dir: std::path::PathBuf,
+    /// Installed models.
+    pub data_dir: std::path::PathBuf,
+    /// No network.
+    pub offline: bool,
+}
+
+fn data_dir(global: &crate::cli::GlobalArgs) -> Result<std::path::PathBuf> {
+    match &global.data_dir {
+        Some(directory) => Ok(directory.clone()),
+        None => dirs::data_dir()
+            .map(|directory| directory.join("medsim"))
+            .ok_or_else(|| anyhow::anyhow!("no user data directory is known on this system; pass --data-dir DIR")),
     }
 }
 

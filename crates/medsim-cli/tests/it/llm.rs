@@ -78,13 +78,23 @@ fn chat_check_and_cache_through_a_real_scripted_server() {
 
     let check = medsim_with_env(
         directory.path(),
-        &["--config", &config, "llm", "check", "--judge-model", "scripted/judge-model", "--json"],
+        &[
+            "--config",
+            &config,
+            "llm",
+            "check",
+            "--judge-model",
+            "scripted/judge-model",
+            "--measurement-model",
+            "scripted/measurement-model",
+            "--json",
+        ],
         &env,
     );
     assert_eq!(check.code, 0, "{check:?}");
     let rows: serde_json::Value = serde_json::from_str(&check.stdout).unwrap();
     let status: Vec<&str> = rows.as_array().unwrap().iter().map(|row| row["status"].as_str().unwrap()).collect();
-    assert_eq!(status, ["ok", "ok", "not configured", "ok"]);
+    assert_eq!(status, ["ok", "ok", "ok", "ok"]);
     assert_eq!(rows[0]["reply"], "REQUEST TEST: Complete blood count");
     assert_eq!(rows[1]["reply"], "I have been tired for weeks.");
     assert_eq!(rows[1]["model"], "scripted-anthropic/patient-model");

@@ -99,6 +99,7 @@ pub fn app(state: Arc<ServerState>) -> Router {
         .route("/v1/chat/completions", post(openai_chat))
         .route("/chat/completions", post(openai_chat))
         .route("/v1/messages", post(anthropic_messages))
+        .route("/v1/embeddings", post(embeddings))
         .route("/v1/models", get(models))
         .route("/health", get(|| async { "ok" }))
         .route("/_script/requests", get(list_requests).delete(clear_requests))
@@ -482,4 +483,40 @@ async fn anthropic_messages(State(state): State<Arc<ServerState>>, headers: Head
         .headers_mut()
         .insert("request-id", HeaderValue::from_str(&format!("req_scripted_{index}")).expect("ascii"));
     response
+}
+
+/// Deterministic pseudo-embeddings: each word hashed into one of 64 dimensions, normalised, so
+/// texts sharing words are similar. For tests of code that embeds, not of embedding quality.
+async fn embeddings(State(state): State<Arc<ServerState>>, body: Bytes) -> Response {
+    let Ok(body) = serde_json::from_slice::<Value>(&body) else { return bad_request("the body is not JSON") };
+    let inputs: Vec<String> = match body.get("input") {
+        Some(Value::String(text)) => vec![text.clone()],
+        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+        _ => return bad_request("\"input\" must be a string or a list of strings"),
+    };
+    state.stats.lock().expect("stats lock").requests += 1;
+    let data: Vec<Value> = inputs
+        .iter()
+        .enumerate()
+        .map(|(index, text)| json!({"object": "embedding", "index": index, "embedding": pseudo_embedding(text)}))
+        .collect();
+    let tokens: u64 = inputs.iter().map(|text| estimate_tokens(text)).sum();
+    axum::Json(json!({"object": "list", "data": data, "model": body.get("model"), "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}))
+        .into_response()
+}
+
+/// The vector the scripted server returns for a text.
+pub fn pseudo_embedding(text: &str) -> Vec<f32> {
+    let mut vector = vec![0f32; 64];
+    for word in text.to_lowercase().split(|c: char| !c.is_alphanumeric()).filter(|word| !word.is_empty()) {
+        let hash = word
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325u64, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x100_0000_01b3));
+        vector[(hash % 64) as usize] += 1.0;
+    }
+    let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        vector.iter_mut().for_each(|x| *x /= norm);
+    }
+    vector
 }

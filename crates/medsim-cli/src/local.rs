@@ -1,0 +1,108 @@
+//! The embedded default model from the command line's side: installing it on first use (with a
+//! progress bar), and registering the `local/` provider.
+
+use std::path::Path;
+
+use anyhow::Result;
+use medsim_llm::ModelFactory;
+
+use crate::BadInput;
+
+/// The model a role uses when none is configured.
+#[cfg(feature = "local")]
+pub const DEFAULT_MODEL: Option<&str> = Some(medsim_local::DEFAULT_MODEL_SPEC);
+/// The model a role uses when none is configured.
+#[cfg(not(feature = "local"))]
+pub const DEFAULT_MODEL: Option<&str> = None;
+
+/// Adds the `local/` provider to a factory.
+#[cfg(feature = "local")]
+pub fn register(factory: &ModelFactory, data_dir: &Path) {
+    medsim_local::register(factory, data_dir.to_owned(), medsim_local::llama::LlamaConfig::default());
+}
+
+/// Adds the `local/` provider to a factory (not built in).
+#[cfg(not(feature = "local"))]
+pub fn register(_factory: &ModelFactory, _data_dir: &Path) {}
+
+/// Installs the known local model a spec names, if it is missing: says so, shows progress.
+#[cfg(feature = "local")]
+pub async fn ensure_installed(spec: &str, data_dir: &Path, offline: bool) -> Result<()> {
+    let Some(name) = spec.strip_prefix("local/") else { return Ok(()) };
+    let Some(model) = medsim_local::registry::find(name) else { return Ok(()) };
+    if medsim_local::pull::is_installed(data_dir, model) {
+        return Ok(());
+    }
+    if offline {
+        return Err(BadInput(medsim_local::pull::PullError::Offline { model: model.name.into() }.to_string()).into());
+    }
+    eprintln!(
+        "medsim: {} ({} MB, {}) is not installed yet; downloading it once into {}",
+        model.name,
+        model.size / 1_000_000,
+        model.license,
+        medsim_local::pull::install_dir(data_dir, model).display()
+    );
+    pull(model, data_dir, &medsim_local::pull::PullSource::default()).await
+}
+
+/// Installs the known local model a spec names (not built in: only checks the spec).
+#[cfg(not(feature = "local"))]
+pub async fn ensure_installed(spec: &str, _data_dir: &Path, _offline: bool) -> Result<()> {
+    if spec.starts_with("local/") {
+        return Err(BadInput(format!(
+            "{spec}: this medsim was built without the embedded model (the `local` feature)\n  hint: rebuild with default features, or configure an HTTP model"
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+#[cfg(feature = "local")]
+struct Bar(indicatif::ProgressBar);
+
+#[cfg(feature = "local")]
+impl medsim_local::pull::Progress for Bar {
+    fn start(&self, total: u64) {
+        self.0.set_length(total);
+    }
+    fn advance(&self, bytes: u64) {
+        self.0.inc(bytes);
+    }
+    fn step(&self, message: &str) {
+        self.0.set_message(message.to_owned());
+    }
+}
+
+/// Pulls one model with a progress bar on standard error (plain lines when not a terminal).
+#[cfg(feature = "local")]
+pub async fn pull(
+    model: &medsim_local::registry::KnownModel,
+    data_dir: &Path,
+    source: &medsim_local::pull::PullSource,
+) -> Result<()> {
+    use std::io::IsTerminal;
+    let bar = if std::io::stderr().is_terminal() {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {msg}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(model.name);
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let started = std::time::Instant::now();
+    let result = medsim_local::pull::pull(data_dir, model, source, &Bar(bar.clone())).await;
+    bar.finish_and_clear();
+    let directory = result.map_err(|error| anyhow::anyhow!(error))?;
+    eprintln!(
+        "installed {} into {} in {:.0}s (sha256 verified)",
+        model.name,
+        directory.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
