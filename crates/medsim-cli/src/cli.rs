@@ -61,6 +61,40 @@ pub enum Command {
     /// Local models: list, download (pull), locate, remove.
     #[command(subcommand)]
     Models(ModelsCommand),
+    /// Run one consultation with models in every seat and print the transcript.
+    #[command(after_help = "\
+Examples:
+  medsim consult --case cardio-01                       # the embedded default model in every seat
+  medsim consult --dataset agentclinic-medqa --case 0 --doctor-model openai/gpt-4o-mini
+  medsim consult --case 0 --dataset agentclinic-nejm --strict-agentclinic --measurement model")]
+    Consult(ConsultArgs),
+    /// Take the doctor's or the patient's seat yourself; models play the other roles.
+    #[command(after_help = "Example: medsim play --as doctor --case cardio-01")]
+    Play {
+        /// The seat you take.
+        #[arg(long = "as", value_enum)]
+        seat: Seat,
+        #[command(flatten)]
+        consult: ConsultArgs,
+    },
+    /// Print exactly what the grounded measurement agent answers for some tests.
+    #[command(
+        after_help = "Example: medsim measure --dataset agentclinic-medqa --case 0 CBC \"chest CT\" \"thyroid panel\""
+    )]
+    Measure {
+        /// Dataset: builtin, a registered name, or a path.
+        #[arg(long, default_value = "builtin")]
+        dataset: String,
+        /// Case id.
+        #[arg(long)]
+        case: String,
+        /// Tests as a clinician would order them.
+        #[arg(required = true)]
+        tests: Vec<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a shell completion script.
     #[command(after_help = "Example: medsim completions bash > ~/.local/share/bash-completion/completions/medsim")]
     Completions {
@@ -337,4 +371,85 @@ Examples:
         /// Model name.
         name: String,
     },
+}
+
+/// A seat a person can take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Seat {
+    /// The doctor.
+    Doctor,
+    /// The patient.
+    Patient,
+}
+
+/// How tests are answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MeasurementMode {
+    /// From the case, deterministically (default).
+    Grounded,
+    /// By a model with AgentClinic's measurement prompt (parity).
+    Model,
+}
+
+/// Options of one consultation.
+#[derive(Debug, Args, Clone)]
+pub struct ConsultArgs {
+    /// Dataset: builtin, a registered name, or a path.
+    #[arg(long, default_value = "builtin")]
+    pub dataset: String,
+    /// Case id.
+    #[arg(long)]
+    pub case: String,
+    #[command(flatten)]
+    pub roles: RoleModelArgs,
+    /// How tests are answered.
+    #[arg(long, value_enum, default_value_t = MeasurementMode::Grounded)]
+    pub measurement: MeasurementMode,
+    /// Reproduce AgentClinic exactly: its routing, its judge parsing, its prompt rendering.
+    #[arg(long)]
+    pub strict_agentclinic: bool,
+    /// When case images reach the doctor.
+    #[arg(long, value_enum, default_value_t = ImagesArg::OnRequest)]
+    pub images: ImagesArg,
+    /// Doctor turns allowed.
+    #[arg(long, default_value_t = 20)]
+    pub max_turns: u32,
+    /// A doctor bias (recency, frequency, false_consensus, confirmation, status_quo, gender, race,
+    /// sexual_orientation, cultural, education, religion, socioeconomic).
+    #[arg(long)]
+    pub doctor_bias: Option<String>,
+    /// A patient bias (recency, frequency, false_consensus, self_diagnosis, gender, race,
+    /// sexual_orientation, cultural, education, religion, socioeconomic).
+    #[arg(long)]
+    pub patient_bias: Option<String>,
+    /// A directory of prompt templates overriding the embedded ones.
+    #[arg(long, value_name = "DIR")]
+    pub prompts: Option<PathBuf>,
+    /// Print the episode as JSON instead of a transcript.
+    #[arg(long)]
+    pub json: bool,
+    /// Save the episode (transcript, verdict) as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub save: Option<PathBuf>,
+}
+
+/// When case images reach the doctor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ImagesArg {
+    /// With every turn.
+    Always,
+    /// After the doctor asks.
+    OnRequest,
+    /// Never.
+    Never,
+}
+
+impl From<ImagesArg> for medsim_engine::ImagePolicy {
+    fn from(images: ImagesArg) -> medsim_engine::ImagePolicy {
+        match images {
+            ImagesArg::Always => medsim_engine::ImagePolicy::Always,
+            ImagesArg::OnRequest => medsim_engine::ImagePolicy::OnRequest,
+            ImagesArg::Never => medsim_engine::ImagePolicy::Never,
+        }
+    }
 }

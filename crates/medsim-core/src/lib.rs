@@ -8,6 +8,7 @@
 //! - [`registry`]: named public datasets pinned by checksum;
 //! - [`matching`] and [`audit`]: finding a diagnosis in text, and the leak audit built on it.
 
+pub mod action;
 pub mod audit;
 pub mod builtin;
 pub mod case;
@@ -16,8 +17,11 @@ pub mod finding;
 mod formats;
 pub mod load;
 pub mod matching;
+pub mod measure;
+pub mod pyrepr;
 pub mod registry;
 pub mod schema;
+pub mod transcript;
 
 pub use case::{AnswerOption, Case, CaseImage, Format, PatientFacts, Source};
 pub use error::{LoadError, RecordError};

@@ -89,12 +89,8 @@ fn main() {
         vectors.len(),
         vectors.len() as f64 / elapsed
     );
-    if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
-        if let Some(line) = status.lines().find(|line| line.starts_with("VmHWM")) {
-            println!(
-                "peak resident memory (chat model + embedder loaded): {}",
-                line.trim_start_matches("VmHWM:").trim()
-            );
-        }
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    if let Some(line) = status.lines().find(|line| line.starts_with("VmHWM")) {
+        println!("peak resident memory (chat model + embedder loaded): {}", line.trim_start_matches("VmHWM:").trim());
     }
 }

@@ -1,6 +1,7 @@
 //! One module per command group; each function returns the exit code it earned.
 
 mod cases;
+mod consult;
 mod datasets;
 mod llm;
 mod models;
@@ -26,6 +27,19 @@ pub fn run(cli: Cli) -> Result<Exit> {
             llm::run(command, &settings, &places)
         }
         Command::Models(command) => models::run(command, &data_dir(&cli.global)?, cli.global.offline),
+        Command::Measure { dataset, case, tests, json } => consult::measure(&store()?, &dataset, &case, &tests, json),
+        Command::Consult(args) => {
+            let settings = Settings::load(cli.global.config.as_deref())?;
+            let places =
+                Places { cache_dir: store()?.cache_dir, data_dir: data_dir(&cli.global)?, offline: cli.global.offline };
+            consult::consult(args, &store()?, &settings, &places)
+        }
+        Command::Play { seat, consult: args } => {
+            let settings = Settings::load(cli.global.config.as_deref())?;
+            let places =
+                Places { cache_dir: store()?.cache_dir, data_dir: data_dir(&cli.global)?, offline: cli.global.offline };
+            consult::play(seat, args, &store()?, &settings, &places)
+        }
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "medsim", &mut std::io::stdout());
             Ok(Exit::Ok)

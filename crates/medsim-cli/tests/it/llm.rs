@@ -19,9 +19,9 @@ rules:
 default: { text: "You said: {{ last }}" }
 "#;
 
-struct Server {
+pub struct Server {
     child: Child,
-    base: String,
+    pub base: String,
 }
 
 impl Drop for Server {
@@ -31,9 +31,13 @@ impl Drop for Server {
     }
 }
 
-fn start_server(directory: &std::path::Path) -> Server {
+pub fn start_server(directory: &std::path::Path) -> Server {
+    start_server_with(directory, SCRIPT)
+}
+
+pub fn start_server_with(directory: &std::path::Path, text: &str) -> Server {
     let script = directory.join("script.yaml");
-    std::fs::write(&script, SCRIPT).unwrap();
+    std::fs::write(&script, text).unwrap();
     let mut child = medsim_command(directory)
         .args(["llm", "serve-script", script.to_str().unwrap(), "--record"])
         .arg(directory.join("requests.jsonl"))
@@ -47,7 +51,7 @@ fn start_server(directory: &std::path::Path) -> Server {
     Server { child, base }
 }
 
-fn write_config(directory: &std::path::Path, base: &str) -> String {
+pub fn write_config(directory: &std::path::Path, base: &str) -> String {
     let path = directory.join("medsim.toml");
     std::fs::write(
         &path,

@@ -2,6 +2,7 @@
 //! loopback.
 
 mod cases;
+mod consult;
 mod datasets;
 mod llm;
 mod support;

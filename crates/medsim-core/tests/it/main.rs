@@ -1,6 +1,7 @@
 //! Integration tests of the case library against the public AgentClinic files in `../shared/`.
 
 mod audit;
+mod measure;
 mod never_panics;
 mod shared_files;
 

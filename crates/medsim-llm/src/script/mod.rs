@@ -214,6 +214,9 @@ pub struct Rule {
     pub index: SequenceIndex,
     /// Restart the sequence after its end.
     pub cycle: bool,
+    /// A regex whose first capture group, found in the system prompt or any message, gives the
+    /// sequence position (e.g. `"You have asked (\\d+) questions"` for prompts that state the turn).
+    pub turn_from: Option<String>,
 }
 
 /// A reply: a plain string, or an object.
@@ -324,6 +327,7 @@ pub enum ScriptError {
 
 struct CompiledRule {
     rule: Rule,
+    turn_from: Option<Regex>,
     system: Option<Regex>,
     last: Option<Regex>,
     any: Option<Regex>,
@@ -361,6 +365,7 @@ impl CompiledScript {
                 system: compile(&rule.when.system, "system")?,
                 last: compile(&rule.when.last, "last")?,
                 any: compile(&rule.when.any, "any")?,
+                turn_from: compile(&rule.turn_from, "turn_from")?,
                 rule: rule.clone(),
                 calls: std::sync::atomic::AtomicU64::new(0),
             });
@@ -379,9 +384,13 @@ impl CompiledScript {
             let reply = if rule.replies.is_empty() {
                 rule.reply.clone()
             } else {
-                let position = match rule.index {
-                    SequenceIndex::Turn => request.turn(),
-                    SequenceIndex::Call => call,
+                let position = match (&compiled.turn_from, rule.index) {
+                    (Some(regex), _) => std::iter::once(request.system.as_str())
+                        .chain(request.messages.iter().map(|(_, text)| text.as_str()))
+                        .find_map(|text| regex.captures(text)?.get(1)?.as_str().parse().ok())
+                        .unwrap_or(0),
+                    (None, SequenceIndex::Turn) => request.turn(),
+                    (None, SequenceIndex::Call) => call,
                 };
                 let length = rule.replies.len();
                 let position = if rule.cycle { position % length } else { position.min(length - 1) };

@@ -1,0 +1,233 @@
+//! The transcript of an episode: typed, timestamped events.
+//!
+//! Everything later parts need is here — the run log, reports, the web view, post-training
+//! exports — so events carry what was said and done, by whom, and what each model call cost.
+//! Events marked private (the doctor's reasoning) are never shown to another role.
+
+use serde::{Deserialize, Serialize};
+
+use crate::action::{Diagnosis, DoctorAction};
+
+/// A role in a consultation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RoleName {
+    /// The doctor.
+    Doctor,
+    /// The patient.
+    Patient,
+    /// The measurement agent.
+    Measurement,
+    /// The judge.
+    Judge,
+}
+
+impl RoleName {
+    /// Lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoleName::Doctor => "doctor",
+            RoleName::Patient => "patient",
+            RoleName::Measurement => "measurement",
+            RoleName::Judge => "judge",
+        }
+    }
+}
+
+/// Why an episode ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// The doctor gave a diagnosis within the turn budget.
+    Diagnosed,
+    /// The budget ran out (a final diagnosis was asked for).
+    BudgetExhausted,
+    /// An actor failed for good.
+    Error,
+}
+
+/// How a verdict was reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VerdictMethod {
+    /// Same words as the correct diagnosis (up to case, punctuation, plurals, order).
+    Exact,
+    /// Same words as one of the case's accepted aliases.
+    Alias,
+    /// The judge model decided.
+    Judge,
+    /// The judge mapped the diagnosis to one of the case's answer options.
+    Options,
+    /// No diagnosis was given.
+    NoDiagnosis,
+}
+
+/// The judge's decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    /// Whether the diagnosis is correct.
+    pub correct: bool,
+    /// The diagnosis judged.
+    pub diagnosis: String,
+    /// The correct diagnosis.
+    pub ground_truth: String,
+    /// How it was decided.
+    pub method: VerdictMethod,
+    /// The judge model's raw reply, when one was asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw: Option<String>,
+    /// Why.
+    pub reason: String,
+}
+
+/// One result returned by the measurement agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestResult {
+    /// The test as requested.
+    pub requested: String,
+    /// Path of the case result that answered it (`tests.Complete_Blood_Count`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matched: Option<String>,
+    /// The result text given to the doctor.
+    pub result: String,
+    /// True when the case had no such result and a normal reading was reported.
+    #[serde(default)]
+    pub assumed_normal: bool,
+}
+
+/// Token counts of a model call.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tokens {
+    /// Prompt tokens.
+    pub prompt: u64,
+    /// Completion tokens.
+    pub completion: u64,
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventKind {
+    /// The episode began.
+    EpisodeStarted {
+        /// The case.
+        case_id: String,
+        /// The doctor's opening brief.
+        objective: String,
+    },
+    /// Something a role said (the doctor's full text, the patient's answer).
+    Utterance {
+        /// Who.
+        role: RoleName,
+        /// What.
+        text: String,
+        /// Doctor turn number (1-based).
+        turn: u32,
+    },
+    /// How the doctor's text was read.
+    DoctorAction {
+        /// Turn number.
+        turn: u32,
+        /// The action.
+        action: DoctorAction,
+    },
+    /// Tests were ordered.
+    TestOrder {
+        /// Turn number.
+        turn: u32,
+        /// Test names as requested.
+        tests: Vec<String>,
+    },
+    /// The measurement agent answered.
+    TestResults {
+        /// Turn number.
+        turn: u32,
+        /// One entry per test.
+        results: Vec<TestResult>,
+        /// The text given to the doctor.
+        text: String,
+    },
+    /// The doctor asked for images.
+    ImageRequest {
+        /// Turn number.
+        turn: u32,
+        /// Images sent with the next turn.
+        sent: usize,
+        /// Why none were sent, if so.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
+    /// Private reasoning of the doctor (never shown to another role).
+    Reasoning {
+        /// Turn number.
+        turn: u32,
+        /// The reasoning.
+        text: String,
+    },
+    /// The doctor's diagnosis.
+    Diagnosis {
+        /// Turn number.
+        turn: u32,
+        /// The diagnosis.
+        diagnosis: Diagnosis,
+    },
+    /// The judge's verdict.
+    Verdict {
+        /// The verdict.
+        verdict: Verdict,
+    },
+    /// A role's words contained the correct diagnosis.
+    Leak {
+        /// Who said it.
+        role: RoleName,
+        /// The matching words.
+        matched: String,
+        /// Turn number.
+        turn: u32,
+    },
+    /// A model call.
+    ModelCall {
+        /// The role that made it.
+        role: RoleName,
+        /// `provider/model`.
+        model: String,
+        /// Tokens.
+        tokens: Tokens,
+        /// Wall time in milliseconds.
+        latency_ms: f64,
+        /// Attempts (retries + 1; 0 for a cache hit).
+        attempts: u32,
+        /// Served from the replay cache.
+        cache_hit: bool,
+        /// Cost in USD, when the model has a price.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cost_usd: Option<f64>,
+        /// The prompt template used, `name@version`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        prompt: Option<String>,
+    },
+    /// An actor failed.
+    Error {
+        /// Which role.
+        role: RoleName,
+        /// What happened.
+        message: String,
+    },
+    /// The episode ended.
+    EpisodeEnded {
+        /// Why.
+        stop_reason: StopReason,
+        /// Doctor turns used.
+        turns: u32,
+    },
+}
+
+/// A timestamped event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Milliseconds since the episode started.
+    pub t_ms: f64,
+    /// What happened.
+    #[serde(flatten)]
+    pub kind: EventKind,
+}

@@ -1,0 +1,304 @@
+//! Episodes with model actors served by the scripted server.
+
+use std::sync::Arc;
+
+use medsim_agents::prompts::PromptSet;
+use medsim_agents::{GroundedMeasurementActor, Judge, ModelDoctor, ModelPatient, ModelSeat, Rendering, patient_facts};
+use medsim_core::builtin::builtin;
+use medsim_core::case::Case;
+use medsim_core::matching;
+use medsim_core::measure::GroundedMeasurement;
+use medsim_core::transcript::{EventKind, RoleName, StopReason, VerdictMethod};
+use medsim_engine::{Actors, Episode, EpisodeConfig, ImagePolicy, Routing, case_images, run_episode};
+use medsim_llm::config::ProviderSettings;
+use medsim_llm::script::CompiledScript;
+use medsim_llm::script::server::{RecordedRequest, ServerHandle, start};
+use medsim_llm::transport::RetryPolicy;
+use medsim_llm::{LlmSettings, ModelFactory};
+
+fn case(id: &str) -> Case {
+    builtin().case(id).unwrap().clone()
+}
+
+async fn serve(script: &str) -> ServerHandle {
+    start(CompiledScript::parse(script, "episode-test").unwrap(), "127.0.0.1:0".parse().unwrap(), None).await.unwrap()
+}
+
+fn factory(base: &str) -> ModelFactory {
+    let mut settings = LlmSettings {
+        retry: RetryPolicy {
+            max_attempts: 2,
+            initial_backoff_secs: 0.001,
+            max_backoff_secs: 0.01,
+            ..RetryPolicy::default()
+        },
+        ..LlmSettings::default()
+    };
+    settings.providers.insert(
+        "scripted".into(),
+        ProviderSettings { base_url: Some(base.to_owned()), timeout_secs: Some(5.0), ..ProviderSettings::default() },
+    );
+    ModelFactory::with_environment(settings, |_| None)
+}
+
+fn actors(base: &str, case: &Case, routing: Routing) -> Actors {
+    let factory = factory(base);
+    let prompts = Arc::new(PromptSet::embedded());
+    let prices = Arc::new(medsim_llm::pricing::PriceTable::builtin());
+    let seat = |role| ModelSeat::new(factory.model("scripted/model").unwrap(), role, prices.clone());
+    let rendering = if routing == Routing::Strict { Rendering::AgentClinic } else { Rendering::Readable };
+    Actors {
+        doctor: Arc::new(ModelDoctor { seat: seat(RoleName::Doctor), prompts: prompts.clone(), bias: None }),
+        patient: Arc::new(ModelPatient {
+            seat: seat(RoleName::Patient),
+            prompts: prompts.clone(),
+            bias: None,
+            facts: patient_facts(case, rendering),
+            carer_note: routing == Routing::Tolerant,
+        }),
+        measurement: Arc::new(GroundedMeasurementActor { grounded: GroundedMeasurement::new(case) }),
+        judge: Arc::new(Judge {
+            seat: Some(seat(RoleName::Judge)),
+            prompts,
+            ground_truth: case.diagnosis.clone(),
+            aliases: case.diagnosis_aliases.clone(),
+            options: case.options.iter().map(|option| (option.text.clone(), option.correct)).collect(),
+            strict: routing == Routing::Strict,
+        }),
+    }
+}
+
+fn text_of(request: &RecordedRequest) -> String {
+    serde_json::to_string(&request.body["messages"]).unwrap()
+}
+
+fn by_role<'a>(requests: &'a [RecordedRequest], role: &str) -> Vec<&'a RecordedRequest> {
+    requests.iter().filter(|request| request.role.as_deref() == Some(role)).collect()
+}
+
+async fn run_case(script: &str, case_id: &str, config: EpisodeConfig) -> (Episode, Vec<RecordedRequest>) {
+    let server = serve(script).await;
+    let case = case(case_id);
+    let images = case_images(&case, None);
+    let actors = actors(&server.openai_base(), &case, config.routing);
+    let episode = run_episode(&case, &images, &actors, &config, None).await;
+    let requests = server.requests();
+    server.shutdown().await;
+    (episode, requests)
+}
+
+const FULL_DOCTOR: &str = r#"
+rules:
+  - when: { role: doctor }
+    turn_from: "You have asked (\\d+) questions"
+    replies:
+      - "Hello, what brings you in today?"
+      - "How long has the pain lasted, and does it spread anywhere?"
+      - "REQUEST TEST: ECG, Cardiac biomarkers"
+      - "REQUEST IMAGES"
+      - "DIAGNOSIS READY: Heart attack affecting the bottom wall of the heart"
+  - when: { role: patient }
+    reply: "I have a crushing pressure in my chest that spreads to my jaw."
+  - when: { role: judge }
+    reply: "Yes."
+"#;
+
+#[tokio::test]
+async fn a_full_episode_routes_every_action() {
+    let (episode, requests) = run_case(FULL_DOCTOR, "cardio-01", EpisodeConfig::default()).await;
+    assert_eq!(episode.stop_reason, StopReason::Diagnosed);
+    assert_eq!(episode.turns, 5);
+    assert_eq!(episode.tests_ordered, 2);
+    let verdict = episode.verdict.as_ref().unwrap();
+    assert!(verdict.correct, "{verdict:?}");
+    assert_eq!(verdict.method, VerdictMethod::Judge, "not an exact match, so the judge model decided");
+
+    // The patient was asked the two questions and received only patient facts.
+    let patient = by_role(&requests, "patient");
+    assert_eq!(patient.len(), 2);
+    let system = patient[0].body["messages"][0]["content"].as_str().unwrap();
+    assert!(system.contains("58-year-old man") && system.contains("warehouse supervisor"));
+    for result in ["318 ng/L", "ST-segment elevation", "Hypokinesis", "LDL"] {
+        assert!(!text_of(patient[0]).contains(result), "the patient must not see test results ({result})");
+    }
+
+    // Measurement returned the stored values verbatim, without a model.
+    let results = episode
+        .events
+        .iter()
+        .find_map(|event| match &event.kind {
+            EventKind::TestResults { text, results, .. } => Some((text.clone(), results.clone())),
+            _ => None,
+        })
+        .unwrap();
+    assert!(results.0.contains("High Sensitivity Troponin T 1h: 318 ng/L (ref < 14)"), "{}", results.0);
+    assert!(results.0.contains("ST-segment elevation of 3 mm in II, 4.5 mm in III"), "{}", results.0);
+    assert_eq!(results.1[0].matched.as_deref(), Some("tests.ECG"));
+    assert!(by_role(&requests, "measurement").is_empty(), "grounded measurement calls no model");
+
+    // The results reached the doctor, and the image really went with the turn after REQUEST IMAGES.
+    let doctor = by_role(&requests, "doctor");
+    assert_eq!(doctor.len(), 5);
+    assert!(text_of(doctor[3]).contains("318 ng/L"));
+    let content = &doctor[4].body["messages"][1]["content"];
+    assert_eq!(content[1]["type"], "image_url", "{content}");
+    assert!(content[1]["image_url"]["url"].as_str().unwrap().starts_with("data:image/png;base64,iVBOR"));
+    assert!(!text_of(doctor[3]).contains("image_url"), "images only after the request");
+
+    // The judge got the right ground truth and the doctor's diagnosis.
+    let judge = by_role(&requests, "judge");
+    assert_eq!(judge.len(), 1);
+    let question = text_of(judge[0]);
+    assert!(
+        question.contains("Here is the correct diagnosis: Acute inferior ST-elevation myocardial infarction"),
+        "{question}"
+    );
+    assert!(question.contains("Heart attack affecting the bottom wall of the heart"));
+
+    // Clinical honesty: no role but the judge is ever handed the correct diagnosis.
+    let case = case("cardio-01");
+    let mut forms = matching::variants(&case.diagnosis);
+    for alias in &case.diagnosis_aliases {
+        forms.extend(matching::variants(alias));
+    }
+    for request in requests.iter().filter(|request| request.role.as_deref() != Some("judge")) {
+        assert_eq!(matching::find(&forms, &text_of(request)), None, "{:?} was handed the diagnosis", request.role);
+    }
+
+    // The transcript has every kind of event, with model calls and prompt versions.
+    let calls = episode.events.iter().filter(|event| matches!(event.kind, EventKind::ModelCall { .. })).count();
+    assert_eq!(calls, 5 + 2 + 1);
+    assert!(episode.events.iter().any(|event| matches!(&event.kind, EventKind::ModelCall { prompt: Some(prompt), .. } if prompt.starts_with("doctor.j2@"))));
+    assert!(episode.tokens.prompt > 0);
+    let json = serde_json::to_string(&episode).unwrap();
+    for kind in [
+        "episode_started",
+        "utterance",
+        "doctor_action",
+        "test_order",
+        "test_results",
+        "image_request",
+        "diagnosis",
+        "verdict",
+        "model_call",
+        "episode_ended",
+    ] {
+        assert!(json.contains(&format!("\"type\":\"{kind}\"")), "{kind}");
+    }
+}
+
+#[tokio::test]
+async fn exact_matches_skip_the_judge_model() {
+    let script = r#"
+rules:
+  - when: { role: doctor }
+    reply: "**Diagnosis ready:** Inferior STEMI"
+"#;
+    let (episode, requests) = run_case(script, "cardio-01", EpisodeConfig::default()).await;
+    let verdict = episode.verdict.unwrap();
+    assert!(verdict.correct);
+    assert_eq!(verdict.method, VerdictMethod::Alias);
+    assert!(by_role(&requests, "judge").is_empty());
+}
+
+#[tokio::test]
+async fn the_budget_is_enforced_and_a_final_diagnosis_is_asked_for() {
+    let script = r#"
+rules:
+  - when: { role: doctor, last: "Give your final diagnosis now" }
+    reply: "DIAGNOSIS READY: Pulmonary embolism"
+  - when: { role: doctor }
+    reply: "Tell me more."
+  - when: { role: patient }
+    reply: "It hurts."
+  - when: { role: judge }
+    reply: "No"
+"#;
+    let config = EpisodeConfig { max_turns: 3, ..EpisodeConfig::default() };
+    let (episode, requests) = run_case(script, "cardio-01", config).await;
+    assert_eq!(episode.stop_reason, StopReason::BudgetExhausted);
+    assert_eq!(episode.turns, 3);
+    let doctor = by_role(&requests, "doctor");
+    assert_eq!(doctor.len(), 4, "three turns and one final call");
+    assert!(
+        text_of(doctor[2]).contains("This is the final question. Please provide a diagnosis."),
+        "the last turn says so"
+    );
+    let verdict = episode.verdict.unwrap();
+    assert!(!verdict.correct);
+    assert_eq!(verdict.diagnosis, "Pulmonary embolism");
+
+    // A doctor that never diagnoses ends with a recorded no-diagnosis verdict.
+    let script =
+        "rules:\n  - when: { role: doctor }\n    reply: \"Hmm.\"\n  - when: { role: patient }\n    reply: \"Yes.\"\n";
+    let config = EpisodeConfig { max_turns: 2, ..EpisodeConfig::default() };
+    let (episode, _) = run_case(script, "gi-01", config).await;
+    assert_eq!(episode.stop_reason, StopReason::BudgetExhausted);
+    assert_eq!(episode.verdict.unwrap().method, VerdictMethod::NoDiagnosis);
+}
+
+#[tokio::test]
+async fn a_failing_model_ends_the_episode_with_an_error() {
+    let script = "faults: { server_error: 1.0 }\n";
+    let (episode, _) = run_case(script, "pulm-01", EpisodeConfig::default()).await;
+    assert_eq!(episode.stop_reason, StopReason::Error);
+    assert!(episode.error.as_deref().unwrap().contains("HTTP 500"), "{:?}", episode.error);
+    assert!(episode.verdict.is_none());
+}
+
+#[tokio::test]
+async fn strict_routing_reproduces_agentclinic() {
+    let script = r#"
+rules:
+  - when: { role: doctor }
+    turn_from: "You have asked (\\d+) questions"
+    replies: ["How are you? REQUEST TEST: ECG", "DIAGNOSIS READY: STEMI"]
+  - when: { role: judge }
+    reply: "Yes."
+"#;
+    let config = EpisodeConfig { routing: Routing::Strict, ..EpisodeConfig::default() };
+    let (episode, requests) = run_case(script, "cardio-01", config).await;
+    assert!(by_role(&requests, "patient").is_empty(), "a test request takes the patient's turn");
+    let verdict = episode.verdict.unwrap();
+    assert!(!verdict.correct, "AgentClinic counts \"Yes.\" as wrong (exact \"yes\" only)");
+    assert_eq!(verdict.method, VerdictMethod::Judge);
+    let judge = by_role(&requests, "judge");
+    assert!(
+        text_of(judge[0]).contains("Here was the doctor dialogue: DIAGNOSIS READY: STEMI"),
+        "the whole text is judged"
+    );
+    let patient_facts = by_role(&requests, "doctor")[0].body["messages"][0]["content"].as_str().unwrap().to_owned();
+    assert!(patient_facts.contains("You have asked 0 questions so far."));
+}
+
+#[tokio::test]
+async fn patient_leaks_are_recorded() {
+    let script = r#"
+rules:
+  - when: { role: doctor }
+    turn_from: "You have asked (\\d+) questions"
+    replies: ["What do you think is wrong?", "DIAGNOSIS READY: Gout"]
+  - when: { role: patient }
+    reply: "My neighbour says it is acute gout, like his."
+"#;
+    let (episode, _) = run_case(script, "rheum-01", EpisodeConfig::default()).await;
+    assert_eq!(episode.patient_leaks, 1);
+    assert!(episode.events.iter().any(|event| matches!(&event.kind, EventKind::Leak { role: RoleName::Patient, .. })));
+}
+
+#[tokio::test]
+async fn images_can_be_refused_or_always_sent() {
+    let script = "rules:\n  - when: { role: doctor }\n    turn_from: \"You have asked (\\\\d+) questions\"\n    replies: [\"REQUEST IMAGES\", \"DIAGNOSIS READY: x\"]\n  - when: { role: judge }\n    reply: \"No\"\n";
+    let config = EpisodeConfig { images: ImagePolicy::Never, ..EpisodeConfig::default() };
+    let (episode, requests) = run_case(script, "cardio-01", config).await;
+    let note = episode.events.iter().find_map(|event| match &event.kind {
+        EventKind::ImageRequest { note, sent, .. } => Some((note.clone(), *sent)),
+        _ => None,
+    });
+    assert_eq!(note, Some((Some("Images are not available in this consultation.".into()), 0)));
+    assert!(!serde_json::to_string(&requests[1].body).unwrap().contains("image_url"));
+
+    let config = EpisodeConfig { images: ImagePolicy::Always, ..EpisodeConfig::default() };
+    let (_, requests) = run_case(script, "cardio-01", config).await;
+    assert!(serde_json::to_string(&requests[0].body).unwrap().contains("image_url"), "sent from the first turn");
+}
