@@ -52,6 +52,103 @@ pub struct Reply {
     pub text: String,
     /// `ModelCall` events.
     pub calls: Vec<EventKind>,
+    /// The action, when it came structured (a tool call) rather than as text to parse.
+    pub action: Option<medsim_core::action::DoctorAction>,
+}
+
+/// How the doctor acts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Protocol {
+    /// Plain text with AgentClinic's markers.
+    #[default]
+    Agentclinic,
+    /// Tool calls: ask, order_tests, request_images, diagnose (text markers for models
+    /// without tool support).
+    Tools,
+}
+
+/// The doctor's tools.
+pub fn doctor_tools() -> Vec<medsim_llm::ToolDefinition> {
+    use serde_json::json;
+    vec![
+        medsim_llm::ToolDefinition {
+            name: "ask".into(),
+            description: "Ask the patient one question.".into(),
+            parameters: json!({"type": "object", "properties": {"question": {"type": "string", "maxLength": 400}}, "required": ["question"], "additionalProperties": false}),
+        },
+        medsim_llm::ToolDefinition {
+            name: "order_tests".into(),
+            description: "Order examinations or tests by name.".into(),
+            parameters: json!({"type": "object", "properties": {"tests": {"type": "array", "items": {"type": "string", "maxLength": 80}, "minItems": 1, "maxItems": 6}}, "required": ["tests"], "additionalProperties": false}),
+        },
+        medsim_llm::ToolDefinition {
+            name: "request_images".into(),
+            description: "See the case images.".into(),
+            parameters: json!({"type": "object", "properties": {}, "additionalProperties": false}),
+        },
+        medsim_llm::ToolDefinition {
+            name: "diagnose".into(),
+            description: "Commit to a diagnosis with a ranked differential.".into(),
+            parameters: json!({"type": "object", "properties": {
+                "primary": {"type": "string", "maxLength": 200},
+                "differential": {"type": "array", "maxItems": 5, "items": {"type": "object", "properties": {
+                    "diagnosis": {"type": "string", "maxLength": 200},
+                    "probability": {"type": "number", "minimum": 0, "maximum": 1}
+                }, "required": ["diagnosis"], "additionalProperties": false}}
+            }, "required": ["primary"], "additionalProperties": false}),
+        },
+    ]
+}
+
+/// A tool call as a doctor action, and the equivalent marker text for transcripts and
+/// histories.
+pub fn action_from_tool(call: &medsim_llm::ToolCall) -> Option<(medsim_core::action::DoctorAction, String)> {
+    use medsim_core::action::{Diagnosis, Differential, DoctorAction};
+    let text_of = |key: &str| call.arguments.get(key).and_then(|value| value.as_str()).map(str::to_owned);
+    match call.name.as_str() {
+        "ask" => {
+            let question = text_of("question")?;
+            Some((DoctorAction { question: Some(question.clone()), ..DoctorAction::default() }, question))
+        }
+        "order_tests" => {
+            let tests: Vec<String> = call
+                .arguments
+                .get("tests")?
+                .as_array()?
+                .iter()
+                .filter_map(|test| test.as_str().map(str::to_owned))
+                .collect();
+            let text = format!("REQUEST TEST: {}", tests.join(", "));
+            Some((DoctorAction { tests, ..DoctorAction::default() }, text))
+        }
+        "request_images" => Some((DoctorAction { images: true, ..DoctorAction::default() }, "REQUEST IMAGES".into())),
+        "diagnose" => {
+            let primary = text_of("primary")?;
+            let differential = call
+                .arguments
+                .get("differential")
+                .and_then(|value| value.as_array())
+                .map(|items| {
+                    items
+                        .iter()
+                        .filter_map(|item| {
+                            Some(Differential {
+                                diagnosis: item.get("diagnosis")?.as_str()?.to_owned(),
+                                probability: item.get("probability").and_then(|value| value.as_f64()),
+                            })
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let text = format!("DIAGNOSIS READY: {primary}");
+            Some((
+                DoctorAction { diagnosis: Some(Diagnosis { primary, differential }), ..DoctorAction::default() },
+                text,
+            ))
+        }
+        _ => None,
+    }
 }
 
 /// What the doctor sees before acting.
@@ -178,7 +275,22 @@ impl ModelSeat {
 
     /// One call; the reply text has runs of white space collapsed, as AgentClinic does.
     pub async fn call(&self, system: String, user: Message, prompt: String) -> Result<Reply, ActorError> {
+        self.call_with_tools(system, user, prompt, Vec::new()).await
+    }
+
+    /// One call offering tools (one must be called); a tool call becomes the reply's action.
+    pub async fn call_with_tools(
+        &self,
+        system: String,
+        user: Message,
+        prompt: String,
+        tools: Vec<medsim_llm::ToolDefinition>,
+    ) -> Result<Reply, ActorError> {
         let mut request = ChatRequest::new(vec![Message::system(system), user]).for_role(self.role.as_str());
+        if !tools.is_empty() {
+            request.tools = tools;
+            request.tool_choice = Some(medsim_llm::ToolChoice::Required);
+        }
         request.params.temperature = Some(self.temperature);
         request.params.max_tokens = Some(self.max_tokens);
         let started = Instant::now();
@@ -197,11 +309,16 @@ impl ModelSeat {
             prompt: Some(prompt),
         };
         let text = response.text().split_whitespace().collect::<Vec<_>>().join(" ");
-        Ok(Reply { text, calls: vec![call] })
+        let action = response.tool_calls().first().and_then(action_from_tool);
+        let text = match &action {
+            Some((_, marker_text)) if text.is_empty() => marker_text.clone(),
+            _ => text,
+        };
+        Ok(Reply { text, calls: vec![call], action: action.map(|(action, _)| action) })
     }
 }
 
-/// The doctor played by a model, with AgentClinic's prompt.
+/// The doctor played by a model, with AgentClinic's prompt (or tools).
 pub struct ModelDoctor {
     /// The model seat.
     pub seat: ModelSeat,
@@ -209,14 +326,25 @@ pub struct ModelDoctor {
     pub prompts: Arc<PromptSet>,
     /// Bias name, if any.
     pub bias: Option<String>,
+    /// Text markers or tool calls.
+    pub protocol: Protocol,
+}
+
+impl ModelDoctor {
+    /// Whether this doctor acts through tools (asked for, and the model supports them).
+    pub fn uses_tools(&self) -> bool {
+        self.protocol == Protocol::Tools && self.seat.model.capabilities().tools
+    }
 }
 
 #[async_trait]
 impl DoctorActor for ModelDoctor {
     async fn act(&self, view: &DoctorView) -> Result<Reply, ActorError> {
         let bias = self.prompts.bias("doctor", self.bias.as_deref())?;
+        let tools = self.uses_tools() && !view.must_diagnose;
+        let template = if tools { "doctor_tools.j2" } else { "doctor.j2" };
         let system = self.prompts.render(
-            "doctor.j2",
+            template,
             minijinja::context! {
                 max_turns => view.max_turns,
                 turns_so_far => view.turn - 1,
@@ -242,7 +370,10 @@ impl DoctorActor for ModelDoctor {
         for image in &view.images {
             user = user.with_image(image.clone());
         }
-        self.seat.call(system, user, self.prompts.label("doctor.j2")).await
+        if tools {
+            return self.seat.call_with_tools(system, user, self.prompts.label(template), doctor_tools()).await;
+        }
+        self.seat.call(system, user, self.prompts.label(template)).await
     }
 
     fn describe(&self) -> String {
@@ -500,7 +631,7 @@ impl<View> ChannelSeat<View> {
         let (reply, answer) = oneshot::channel();
         self.sender.send((view, reply)).await.map_err(|_| ActorError::Disconnected(role))?;
         let text = answer.await.map_err(|_| ActorError::Disconnected(role))?;
-        Ok(Reply { text, calls: Vec::new() })
+        Ok(Reply { text, calls: Vec::new(), action: None })
     }
 }
 

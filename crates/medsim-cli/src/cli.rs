@@ -405,6 +405,10 @@ pub struct ConsultArgs {
     /// How tests are answered.
     #[arg(long, value_enum, default_value_t = MeasurementMode::Grounded)]
     pub measurement: MeasurementMode,
+    /// How the doctor acts: agentclinic (text markers) or tools (tool calls; text for models
+    /// without tool support).
+    #[arg(long, value_enum, default_value_t = ProtocolArg::Agentclinic)]
+    pub protocol: ProtocolArg,
     /// Reproduce AgentClinic exactly: its routing, its judge parsing, its prompt rendering.
     #[arg(long)]
     pub strict_agentclinic: bool,
@@ -450,6 +454,24 @@ impl From<ImagesArg> for medsim_engine::ImagePolicy {
             ImagesArg::Always => medsim_engine::ImagePolicy::Always,
             ImagesArg::OnRequest => medsim_engine::ImagePolicy::OnRequest,
             ImagesArg::Never => medsim_engine::ImagePolicy::Never,
+        }
+    }
+}
+
+/// How the doctor acts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProtocolArg {
+    /// Plain text with REQUEST TEST / REQUEST IMAGES / DIAGNOSIS READY markers.
+    Agentclinic,
+    /// Tool calls: ask, order_tests, request_images, diagnose.
+    Tools,
+}
+
+impl From<ProtocolArg> for medsim_agents::Protocol {
+    fn from(protocol: ProtocolArg) -> medsim_agents::Protocol {
+        match protocol {
+            ProtocolArg::Agentclinic => medsim_agents::Protocol::Agentclinic,
+            ProtocolArg::Tools => medsim_agents::Protocol::Tools,
         }
     }
 }

@@ -209,9 +209,10 @@ pub async fn run_episode(
         recorder.extend(reply.calls);
         recorder.push(EventKind::Utterance { role: RoleName::Doctor, text: reply.text.clone(), turn });
         doctor_history.push_str(&format!("{response}\n\n{}\n\n", reply.text));
-        let action = match config.routing {
-            Routing::Tolerant => action::parse_text(&reply.text),
-            Routing::Strict => action::parse_strict(&reply.text),
+        let action = match (&reply.action, config.routing) {
+            (Some(structured), _) => structured.clone(),
+            (None, Routing::Tolerant) => action::parse_text(&reply.text),
+            (None, Routing::Strict) => action::parse_strict(&reply.text),
         };
         recorder.push(EventKind::DoctorAction { turn, action: action.clone() });
         if let Some(diagnosis) = &action.diagnosis {

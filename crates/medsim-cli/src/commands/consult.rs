@@ -98,6 +98,7 @@ async fn build(
                 seat: seat_for(RoleName::Doctor).await?,
                 prompts: prompts.clone(),
                 bias: args.doctor_bias.clone(),
+                protocol: args.protocol.into(),
             }),
             patient,
         ),
@@ -106,6 +107,7 @@ async fn build(
                 seat: seat_for(RoleName::Doctor).await?,
                 prompts: prompts.clone(),
                 bias: args.doctor_bias.clone(),
+                protocol: args.protocol.into(),
             }),
             Arc::new(ModelPatient {
                 seat: seat_for(RoleName::Patient).await?,

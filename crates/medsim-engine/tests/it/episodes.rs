@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use medsim_agents::prompts::PromptSet;
-use medsim_agents::{GroundedMeasurementActor, Judge, ModelDoctor, ModelPatient, ModelSeat, Rendering, patient_facts};
+use medsim_agents::{
+    GroundedMeasurementActor, Judge, ModelDoctor, ModelPatient, ModelSeat, Protocol, Rendering, patient_facts,
+};
 use medsim_core::builtin::builtin;
 use medsim_core::case::Case;
 use medsim_core::matching;
@@ -41,14 +43,14 @@ fn factory(base: &str) -> ModelFactory {
     ModelFactory::with_environment(settings, |_| None)
 }
 
-fn actors(base: &str, case: &Case, routing: Routing) -> Actors {
+fn actors(base: &str, case: &Case, routing: Routing, protocol: Protocol) -> Actors {
     let factory = factory(base);
     let prompts = Arc::new(PromptSet::embedded());
     let prices = Arc::new(medsim_llm::pricing::PriceTable::builtin());
     let seat = |role| ModelSeat::new(factory.model("scripted/model").unwrap(), role, prices.clone());
     let rendering = if routing == Routing::Strict { Rendering::AgentClinic } else { Rendering::Readable };
     Actors {
-        doctor: Arc::new(ModelDoctor { seat: seat(RoleName::Doctor), prompts: prompts.clone(), bias: None }),
+        doctor: Arc::new(ModelDoctor { seat: seat(RoleName::Doctor), prompts: prompts.clone(), bias: None, protocol }),
         patient: Arc::new(ModelPatient {
             seat: seat(RoleName::Patient),
             prompts: prompts.clone(),
@@ -77,10 +79,19 @@ fn by_role<'a>(requests: &'a [RecordedRequest], role: &str) -> Vec<&'a RecordedR
 }
 
 async fn run_case(script: &str, case_id: &str, config: EpisodeConfig) -> (Episode, Vec<RecordedRequest>) {
+    run_with(script, case_id, config, Protocol::Agentclinic).await
+}
+
+async fn run_with(
+    script: &str,
+    case_id: &str,
+    config: EpisodeConfig,
+    protocol: Protocol,
+) -> (Episode, Vec<RecordedRequest>) {
     let server = serve(script).await;
     let case = case(case_id);
     let images = case_images(&case, None);
-    let actors = actors(&server.openai_base(), &case, config.routing);
+    let actors = actors(&server.openai_base(), &case, config.routing, protocol);
     let episode = run_episode(&case, &images, &actors, &config, None).await;
     let requests = server.requests();
     server.shutdown().await;
@@ -301,4 +312,70 @@ async fn images_can_be_refused_or_always_sent() {
     let config = EpisodeConfig { images: ImagePolicy::Always, ..EpisodeConfig::default() };
     let (_, requests) = run_case(script, "cardio-01", config).await;
     assert!(serde_json::to_string(&requests[0].body).unwrap().contains("image_url"), "sent from the first turn");
+}
+
+#[tokio::test]
+async fn the_tools_protocol_acts_through_tool_calls() {
+    let script = r#"
+rules:
+  - when: { role: doctor, tools: true }
+    turn_from: "have taken (\\d+)"
+    replies:
+      - { tool_calls: [ { name: ask, arguments: { question: "Where is the pain?" } } ] }
+      - { tool_calls: [ { name: order_tests, arguments: { tests: ["ECG", "Troponin"] } } ] }
+      - { tool_calls: [ { name: diagnose, arguments: { primary: "Inferior STEMI", differential: [ { diagnosis: "Unstable angina", probability: 0.1 } ] } } ] }
+  - when: { role: patient }
+    reply: "In the middle of my chest."
+"#;
+    let (episode, requests) = run_with(script, "cardio-01", EpisodeConfig::default(), Protocol::Tools).await;
+    assert_eq!(episode.stop_reason, StopReason::Diagnosed);
+    assert!(episode.verdict.as_ref().unwrap().correct);
+    let doctor = by_role(&requests, "doctor");
+    let offered: Vec<&str> = doctor[0].body["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|tool| tool["function"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(offered, ["ask", "order_tests", "request_images", "diagnose"]);
+    assert_eq!(doctor[0].body["tool_choice"], "required");
+    let diagnosis = episode.events.iter().find_map(|event| match &event.kind {
+        EventKind::Diagnosis { diagnosis, .. } => Some(diagnosis.clone()),
+        _ => None,
+    });
+    let diagnosis = diagnosis.unwrap();
+    assert_eq!(diagnosis.differential[0].diagnosis, "Unstable angina");
+    assert_eq!(diagnosis.differential[0].probability, Some(0.1));
+    assert_eq!(by_role(&requests, "patient").len(), 1);
+    assert!(text_of(doctor[2]).contains("318 ng/L"), "the ordered results reached the doctor");
+}
+
+#[tokio::test]
+async fn models_without_tools_fall_back_to_text() {
+    let server = serve("rules:\n  - when: { role: doctor }\n    reply: \"DIAGNOSIS READY: Inferior STEMI\"\n").await;
+    let mut settings = LlmSettings::default();
+    settings.providers.insert(
+        "plain".into(),
+        ProviderSettings {
+            base_url: Some(server.openai_base()),
+            capabilities: medsim_llm::config::CapabilitySettings { tools: Some(false), ..Default::default() },
+            ..ProviderSettings::default()
+        },
+    );
+    let factory = ModelFactory::with_environment(settings, |_| None);
+    let case = case("cardio-01");
+    let mut actors = actors(&server.openai_base(), &case, Routing::Tolerant, Protocol::Tools);
+    let prices = Arc::new(medsim_llm::pricing::PriceTable::builtin());
+    actors.doctor = Arc::new(ModelDoctor {
+        seat: ModelSeat::new(factory.model("plain/m").unwrap(), RoleName::Doctor, prices),
+        prompts: Arc::new(PromptSet::embedded()),
+        bias: None,
+        protocol: Protocol::Tools,
+    });
+    let episode = run_episode(&case, &[], &actors, &EpisodeConfig::default(), None).await;
+    assert!(episode.verdict.unwrap().correct);
+    let requests = server.requests();
+    assert!(requests[0].body.get("tools").is_none(), "no tools offered to a model without tool support");
+    assert!(requests[0].body["messages"][0]["content"].as_str().unwrap().contains("DIAGNOSIS READY: [diagnosis here]"));
+    server.shutdown().await;
 }
