@@ -265,12 +265,16 @@ pub struct ModelSeat {
     pub max_tokens: u32,
     /// Prices, for the cost of each call.
     pub prices: Arc<PriceTable>,
+    /// Sampling seed, if any.
+    pub seed: Option<u64>,
+    /// Sample index for the replay cache (the repeat of a run).
+    pub sample_index: u32,
 }
 
 impl ModelSeat {
     /// A seat with AgentClinic's sampling (temperature 0.05, 200 tokens).
     pub fn new(model: SharedModel, role: RoleName, prices: Arc<PriceTable>) -> ModelSeat {
-        ModelSeat { model, role, temperature: 0.05, max_tokens: 200, prices }
+        ModelSeat { model, role, temperature: 0.05, max_tokens: 200, prices, seed: None, sample_index: 0 }
     }
 
     /// One call; the reply text has runs of white space collapsed, as AgentClinic does.
@@ -293,6 +297,8 @@ impl ModelSeat {
         }
         request.params.temperature = Some(self.temperature);
         request.params.max_tokens = Some(self.max_tokens);
+        request.params.seed = self.seed;
+        request.metadata.sample_index = self.sample_index;
         let started = Instant::now();
         let response =
             self.model.chat(&request).await.map_err(|source| ActorError::Model { role: self.role.as_str(), source })?;

@@ -61,6 +61,36 @@ pub enum Command {
     /// Local models: list, download (pull), locate, remove.
     #[command(subcommand)]
     Models(ModelsCommand),
+    /// Benchmark: run every case of a dataset (in parallel), logging each episode as it ends.
+    #[command(after_help = "\
+With no arguments it runs the built-in cases on the embedded default model.
+
+Examples:
+  medsim run
+  medsim run --dataset agentclinic-medqa --doctor-model openai/gpt-4o-mini --concurrency 32
+  medsim run --dataset agentclinic-nejm --repeats 3 --images always --out runs/nejm
+  medsim run --resume runs/nejm                  # finish an interrupted run
+  medsim run --resume runs/nejm --retry-errors   # run the failed episodes again")]
+    Run(Box<RunArgs>),
+    /// Summarise a run directory (writes summary.json and summary.md).
+    Summary {
+        /// The run directory.
+        dir: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Runs: list the run directories under DIR (default: runs).
+    #[command(subcommand)]
+    Runs(RunsCommand),
+    /// Print the transcript of a run's episodes.
+    Show {
+        /// The run directory.
+        dir: PathBuf,
+        /// Only this case.
+        #[arg(long)]
+        case: Option<String>,
+    },
     /// Run one consultation with models in every seat and print the transcript.
     #[command(after_help = "\
 Examples:
@@ -238,7 +268,7 @@ Examples:
 
 /// Which model plays each role; unset roles fall back to `medsim.toml`'s `[roles]`, then to
 /// the environment (`MEDSIM_DOCTOR_MODEL` …), flags winning over both.
-#[derive(Debug, Args, Clone, Default)]
+#[derive(Debug, Args, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RoleModelArgs {
     /// Model for the doctor, as PROVIDER/MODEL.
     #[arg(long, env = env::DOCTOR_MODEL, value_name = "MODEL")]
@@ -383,7 +413,8 @@ pub enum Seat {
 }
 
 /// How tests are answered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum MeasurementMode {
     /// From the case, deterministically (default).
     Grounded,
@@ -400,6 +431,19 @@ pub struct ConsultArgs {
     /// Case id.
     #[arg(long)]
     pub case: String,
+    #[command(flatten)]
+    pub setup: SetupArgs,
+    /// Print the episode as JSON instead of a transcript.
+    #[arg(long)]
+    pub json: bool,
+    /// Save the episode (transcript, verdict) as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub save: Option<PathBuf>,
+}
+
+/// How every episode is set up: who plays, how, with what budget. Recorded in run.json.
+#[derive(Debug, Args, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SetupArgs {
     #[command(flatten)]
     pub roles: RoleModelArgs,
     /// How tests are answered.
@@ -429,16 +473,47 @@ pub struct ConsultArgs {
     /// A directory of prompt templates overriding the embedded ones.
     #[arg(long, value_name = "DIR")]
     pub prompts: Option<PathBuf>,
-    /// Print the episode as JSON instead of a transcript.
+}
+
+/// Options of `medsim run`.
+#[derive(Debug, Args, Clone)]
+pub struct RunArgs {
+    /// Dataset: builtin, a registered name, or a path.
+    #[arg(long, default_value = "builtin")]
+    pub dataset: String,
+    /// Only these case ids (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub cases: Vec<String>,
+    /// Only the first N cases.
     #[arg(long)]
-    pub json: bool,
-    /// Save the episode (transcript, verdict) as JSON to this file.
-    #[arg(long, value_name = "FILE")]
-    pub save: Option<PathBuf>,
+    pub limit: Option<usize>,
+    /// Episodes per case.
+    #[arg(long, default_value_t = 1)]
+    pub repeats: u32,
+    /// Seed for sampling (each case and repeat derives its own).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Episodes in flight at once.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+    /// Run directory (default: runs/<time>-<dataset>).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Finish the run in DIR: only missing episodes run, with the recorded configuration.
+    #[arg(long, value_name = "DIR", conflicts_with = "out")]
+    pub resume: Option<PathBuf>,
+    /// With --resume: run again the episodes that ended in an error.
+    #[arg(long, requires = "resume")]
+    pub retry_errors: bool,
+    #[command(flatten)]
+    pub setup: SetupArgs,
+    #[command(flatten)]
+    pub cache: CacheArgs,
 }
 
 /// When case images reach the doctor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum ImagesArg {
     /// With every turn.
     Always,
@@ -459,7 +534,8 @@ impl From<ImagesArg> for medsim_engine::ImagePolicy {
 }
 
 /// How the doctor acts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum ProtocolArg {
     /// Plain text with REQUEST TEST / REQUEST IMAGES / DIAGNOSIS READY markers.
     Agentclinic,
@@ -474,4 +550,17 @@ impl From<ProtocolArg> for medsim_agents::Protocol {
             ProtocolArg::Tools => medsim_agents::Protocol::Tools,
         }
     }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// One line per run directory.
+    List {
+        /// Where runs are (default: runs).
+        #[arg(default_value = "runs")]
+        dir: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }

@@ -11,6 +11,10 @@
 //! ([`Routing::Strict`]: substring markers, a test request takes the patient's turn, no final
 //! call).
 
+pub mod runlog;
+pub mod summary;
+
+use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -405,4 +409,29 @@ pub async fn run_episode(
         error,
         events: recorder.events,
     }
+}
+
+/// Runs jobs `(case, repeat)` with at most `concurrency` in flight, appending each record to
+/// the log the moment its episode ends. Returns how many were written.
+pub async fn run_all<F, Fut>(
+    jobs: Vec<(Case, u32)>,
+    concurrency: usize,
+    run_one: F,
+    appender: &mut runlog::Appender,
+    mut on_record: impl FnMut(&runlog::EpisodeRecord),
+) -> Result<usize, runlog::RunLogError>
+where
+    F: Fn(Case, u32) -> Fut,
+    Fut: Future<Output = runlog::EpisodeRecord>,
+{
+    use futures::StreamExt;
+    let mut finished =
+        futures::stream::iter(jobs).map(|(case, repeat)| run_one(case, repeat)).buffer_unordered(concurrency.max(1));
+    let mut written = 0;
+    while let Some(record) = finished.next().await {
+        appender.append(&record)?;
+        written += 1;
+        on_record(&record);
+    }
+    Ok(written)
 }

@@ -19,12 +19,12 @@ use medsim_engine::{Actors, EpisodeConfig, Routing, case_images, run_episode};
 use medsim_llm::ModelFactory;
 
 use super::{Places, print_json};
-use crate::cli::{CacheArgs, ConsultArgs, MeasurementMode, Seat};
+use crate::cli::{CacheArgs, ConsultArgs, MeasurementMode, Seat, SetupArgs};
 use crate::datasets::DatasetStore;
 use crate::settings::Settings;
 use crate::{BadInput, Exit};
 
-fn find_case(dataset: &Dataset, id: &str) -> Result<Case> {
+pub fn find_case(dataset: &Dataset, id: &str) -> Result<Case> {
     dataset.case(id).cloned().ok_or_else(|| {
         let sample: Vec<&str> = dataset.cases.iter().take(5).map(|case| case.id.as_str()).collect();
         BadInput(format!("no case {id:?} in {}\n  hint: ids look like {}", dataset.name, sample.join(", "))).into()
@@ -47,29 +47,30 @@ pub fn measure(store: &DatasetStore, dataset: &str, case: &str, tests: &[String]
 /// The seat a person takes, and the channel-backed actors for either seat.
 type HumanSeat = (Seat, Arc<dyn DoctorActor>, Arc<dyn PatientActor>);
 
-struct Built {
-    actors: Actors,
-    prompts: Arc<PromptSet>,
+pub struct Built {
+    pub actors: Actors,
+    pub prompts: Arc<PromptSet>,
 }
 
-async fn build(
-    args: &ConsultArgs,
+pub async fn build(
+    setup: &SetupArgs,
     case: &Case,
     settings: &Settings,
     places: &Places,
+    factory: &ModelFactory,
     human: Option<HumanSeat>,
+    seed: Option<(u64, u32)>,
 ) -> Result<Built> {
-    let prompts = Arc::new(match &args.prompts {
+    let prompts = Arc::new(match &setup.prompts {
         Some(directory) => PromptSet::with_overrides(directory).map_err(|error| BadInput(error.to_string()))?,
         None => PromptSet::embedded(),
     });
-    for (role, bias) in [("doctor", &args.doctor_bias), ("patient", &args.patient_bias)] {
+    for (role, bias) in [("doctor", &setup.doctor_bias), ("patient", &setup.patient_bias)] {
         prompts.bias(role, bias.as_deref()).map_err(|error| BadInput(error.to_string()))?;
     }
-    let factory: ModelFactory = settings.factory(&CacheArgs::default(), &places.cache_dir, &places.data_dir)?;
     let prices = Arc::new(settings.llm.price_table());
     let seat_for = async |role: RoleName| -> Result<ModelSeat> {
-        let spec = settings.role_model_or_default(role.as_str(), &args.roles).ok_or_else(|| {
+        let spec = settings.role_model_or_default(role.as_str(), &setup.roles).ok_or_else(|| {
             BadInput(format!(
                 "no model for the {} (this medsim has no embedded model): pass --{}-model",
                 role.as_str(),
@@ -78,9 +79,14 @@ async fn build(
         })?;
         crate::local::ensure_installed(&spec, &places.data_dir, places.offline).await?;
         let model = factory.model(&spec).map_err(|error| BadInput(error.to_string()))?;
-        Ok(ModelSeat::new(model, role, prices.clone()))
+        let mut seat = ModelSeat::new(model, role, prices.clone());
+        if let Some((seed, repeat)) = seed {
+            seat.seed = Some(seed);
+            seat.sample_index = repeat;
+        }
+        Ok(seat)
     };
-    let strict = args.strict_agentclinic;
+    let strict = setup.strict_agentclinic;
     let rendering = if strict { Rendering::AgentClinic } else { Rendering::Readable };
     let (doctor, patient): (Arc<dyn DoctorActor>, Arc<dyn PatientActor>) = match human {
         Some((Seat::Doctor, doctor, _)) => (
@@ -88,7 +94,7 @@ async fn build(
             Arc::new(ModelPatient {
                 seat: seat_for(RoleName::Patient).await?,
                 prompts: prompts.clone(),
-                bias: args.patient_bias.clone(),
+                bias: setup.patient_bias.clone(),
                 facts: patient_facts(case, rendering),
                 carer_note: !strict,
             }),
@@ -97,8 +103,8 @@ async fn build(
             Arc::new(ModelDoctor {
                 seat: seat_for(RoleName::Doctor).await?,
                 prompts: prompts.clone(),
-                bias: args.doctor_bias.clone(),
-                protocol: args.protocol.into(),
+                bias: setup.doctor_bias.clone(),
+                protocol: setup.protocol.into(),
             }),
             patient,
         ),
@@ -106,19 +112,19 @@ async fn build(
             Arc::new(ModelDoctor {
                 seat: seat_for(RoleName::Doctor).await?,
                 prompts: prompts.clone(),
-                bias: args.doctor_bias.clone(),
-                protocol: args.protocol.into(),
+                bias: setup.doctor_bias.clone(),
+                protocol: setup.protocol.into(),
             }),
             Arc::new(ModelPatient {
                 seat: seat_for(RoleName::Patient).await?,
                 prompts: prompts.clone(),
-                bias: args.patient_bias.clone(),
+                bias: setup.patient_bias.clone(),
                 facts: patient_facts(case, rendering),
                 carer_note: !strict,
             }),
         ),
     };
-    let measurement: Arc<dyn MeasurementActor> = match args.measurement {
+    let measurement: Arc<dyn MeasurementActor> = match setup.measurement {
         MeasurementMode::Grounded => Arc::new(GroundedMeasurementActor { grounded: GroundedMeasurement::new(case) }),
         MeasurementMode::Model => Arc::new(ModelMeasurement {
             seat: seat_for(RoleName::Measurement).await?,
@@ -137,16 +143,16 @@ async fn build(
     Ok(Built { actors: Actors { doctor, patient, measurement, judge }, prompts })
 }
 
-fn config(args: &ConsultArgs) -> EpisodeConfig {
+pub fn config(setup: &SetupArgs) -> EpisodeConfig {
     EpisodeConfig {
-        max_turns: args.max_turns,
-        routing: if args.strict_agentclinic { Routing::Strict } else { Routing::Tolerant },
-        images: args.images.into(),
+        max_turns: setup.max_turns,
+        routing: if setup.strict_agentclinic { Routing::Strict } else { Routing::Tolerant },
+        images: setup.images.into(),
     }
 }
 
 /// Prints one event as a line of transcript.
-fn print_event(event: &Event) {
+pub fn print_event(event: &Event) {
     let line = match &event.kind {
         EventKind::EpisodeStarted { case_id, objective } => format!("── case {case_id}: {objective}"),
         EventKind::Utterance { role, text, turn } => format!("[{turn:>2}] {:<8} {text}", role.as_str()),
@@ -177,7 +183,8 @@ pub fn consult(args: ConsultArgs, store: &DatasetStore, settings: &Settings, pla
     let case = find_case(&dataset, &args.case)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
-        let built = build(&args, &case, settings, places, None).await?;
+        let factory = settings.factory(&CacheArgs::default(), &places.cache_dir, &places.data_dir)?;
+        let built = build(&args.setup, &case, settings, places, &factory, None, None).await?;
         let images = case_images(&case, dataset.base_dir.as_deref());
         let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
         let json = args.json;
@@ -188,7 +195,7 @@ pub fn consult(args: ConsultArgs, store: &DatasetStore, settings: &Settings, pla
                 }
             }
         });
-        let episode = run_episode(&case, &images, &built.actors, &config(&args), Some(sender)).await;
+        let episode = run_episode(&case, &images, &built.actors, &config(&args.setup), Some(sender)).await;
         let _ = printer.await;
         if json {
             print_json(&serde_json::json!({ "episode": episode, "prompts": built.prompts.versions() }))?;
@@ -216,7 +223,8 @@ pub fn play(seat: Seat, args: ConsultArgs, store: &DatasetStore, settings: &Sett
         let (doctor_seat, mut doctor_requests) = ChannelSeat::<DoctorView>::new("human", 1);
         let (patient_seat, mut patient_requests) = ChannelSeat::<PatientView>::new("human", 1);
         let human = (seat, Arc::new(doctor_seat) as Arc<dyn DoctorActor>, Arc::new(patient_seat) as Arc<dyn PatientActor>);
-        let built = build(&args, &case, settings, places, Some(human)).await?;
+        let factory = settings.factory(&CacheArgs::default(), &places.cache_dir, &places.data_dir)?;
+        let built = build(&args.setup, &case, settings, places, &factory, Some(human), None).await?;
         match seat {
             Seat::Doctor => {
                 println!("You are the doctor. {}", case.objective);
@@ -264,7 +272,7 @@ pub fn play(seat: Seat, args: ConsultArgs, store: &DatasetStore, settings: &Sett
             }
         });
         let images = case_images(&case, dataset.base_dir.as_deref());
-        let episode = run_episode(&case, &images, &built.actors, &config(&args), Some(sender)).await;
+        let episode = run_episode(&case, &images, &built.actors, &config(&args.setup), Some(sender)).await;
         let _ = printer.await;
         terminal.abort();
         if let Some(path) = &args.save {

@@ -5,6 +5,7 @@ mod consult;
 mod datasets;
 mod llm;
 mod models;
+mod run;
 
 use anyhow::Result;
 use clap::CommandFactory;
@@ -28,6 +29,15 @@ pub fn run(cli: Cli) -> Result<Exit> {
         }
         Command::Models(command) => models::run(command, &data_dir(&cli.global)?, cli.global.offline),
         Command::Measure { dataset, case, tests, json } => consult::measure(&store()?, &dataset, &case, &tests, json),
+        Command::Run(args) => {
+            let settings = Settings::load(cli.global.config.as_deref())?;
+            let places =
+                Places { cache_dir: store()?.cache_dir, data_dir: data_dir(&cli.global)?, offline: cli.global.offline };
+            run::run(*args, &store()?, &settings, &places)
+        }
+        Command::Summary { dir, json } => run::summary(&dir, json),
+        Command::Runs(crate::cli::RunsCommand::List { dir, json }) => run::runs_list(&dir, json),
+        Command::Show { dir, case } => run::show(&dir, case.as_deref()),
         Command::Consult(args) => {
             let settings = Settings::load(cli.global.config.as_deref())?;
             let places =

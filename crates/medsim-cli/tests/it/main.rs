@@ -5,4 +5,5 @@ mod cases;
 mod consult;
 mod datasets;
 mod llm;
+mod run;
 mod support;

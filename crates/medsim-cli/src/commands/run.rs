@@ -1,0 +1,410 @@
+//! `medsim run`, `medsim summary`, `medsim runs list`, `medsim show`.
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use medsim_core::LoadOptions;
+use medsim_core::case::Case;
+use medsim_engine::runlog::{EpisodeRecord, Outcome, RUN_SCHEMA, RunDir, done_keys};
+use medsim_engine::summary::{Summary, markdown, summarise};
+use medsim_engine::{case_images, run_all, run_episode};
+use serde_json::{Value, json};
+
+use super::consult::{build, config, print_event};
+use super::{Places, print_json};
+use crate::cli::{RunArgs, SetupArgs};
+use crate::datasets::DatasetStore;
+use crate::output::Table;
+use crate::settings::{ROLES, Settings};
+use crate::{BadInput, Exit};
+
+/// A per-episode seed from the run seed, case and repeat (FNV-1a).
+fn episode_seed(seed: u64, case: &str, repeat: u32) -> u64 {
+    let mut hash = 0xcbf2_9ce4_8422_2325u64 ^ seed;
+    for byte in case.bytes().chain(repeat.to_le_bytes()) {
+        hash = (hash ^ u64::from(byte)).wrapping_mul(0x100_0000_01b3);
+    }
+    hash
+}
+
+/// The part of run.json a resume must match.
+fn fingerprint(run: &Value) -> Value {
+    json!({ "dataset": run["dataset"]["sha256"], "cases": run["cases"], "repeats": run["repeats"], "seed": run["seed"], "setup": run["setup"] })
+}
+
+pub fn run(args: RunArgs, store: &DatasetStore, settings: &Settings, places: &Places) -> Result<Exit> {
+    let started = Instant::now();
+    let (directory, setup, dataset_spec, selected, repeats, seed) = match &args.resume {
+        Some(directory) => {
+            let run_dir = RunDir::new(directory);
+            let recorded = run_dir.read_run().map_err(|error| BadInput(format!("cannot resume: {error}")))?;
+            let setup: SetupArgs = serde_json::from_value(recorded["setup"].clone())
+                .map_err(|error| BadInput(format!("{}: unreadable setup: {error}", run_dir.run_json().display())))?;
+            // A configuration given on the command line must be the recorded one.
+            let default_setup = default_setup();
+            if args.setup != default_setup && args.setup != setup {
+                return Err(BadInput(format!(
+                    "the configuration given differs from the one recorded in {}\n  recorded: {}\n  given:    {}\n  hint: resume with no configuration flags, or start a new run with --out",
+                    run_dir.run_json().display(),
+                    serde_json::to_string(&setup)?,
+                    serde_json::to_string(&args.setup)?
+                ))
+                .into());
+            }
+            let cases: Vec<String> = serde_json::from_value(recorded["cases"].clone()).unwrap_or_default();
+            let spec = recorded["dataset"]["spec"].as_str().unwrap_or("builtin").to_owned();
+            (
+                directory.clone(),
+                setup,
+                spec,
+                Some(cases),
+                recorded["repeats"].as_u64().unwrap_or(1) as u32,
+                recorded["seed"].as_u64().unwrap_or(0),
+            )
+        }
+        None => {
+            let directory = args.out.clone().unwrap_or_else(|| {
+                let stamp = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .unwrap_or(0);
+                Path::new("runs").join(format!("{stamp}-{}", args.dataset.replace(['/', '.'], "_")))
+            });
+            if RunDir::new(&directory).run_json().exists() {
+                return Err(BadInput(format!(
+                    "{} already holds a run\n  hint: `medsim run --resume {}` finishes it; choose another --out for a new run",
+                    directory.display(),
+                    directory.display()
+                ))
+                .into());
+            }
+            (directory, args.setup.clone(), args.dataset.clone(), None, args.repeats.max(1), args.seed)
+        }
+    };
+    let dataset = store.load(&dataset_spec, LoadOptions::default())?;
+    let cases: Vec<Case> = match &selected {
+        Some(ids) => ids
+            .iter()
+            .map(|id| {
+                dataset.case(id).cloned().ok_or_else(|| {
+                    BadInput(format!("case {id:?} of the recorded run is no longer in {}", dataset.name))
+                })
+            })
+            .collect::<Result<_, _>>()?,
+        None => {
+            let mut chosen: Vec<Case> = if args.cases.is_empty() {
+                dataset.cases.clone()
+            } else {
+                args.cases
+                    .iter()
+                    .map(|id| {
+                        dataset.case(id).cloned().ok_or_else(|| BadInput(format!("no case {id:?} in {}", dataset.name)))
+                    })
+                    .collect::<Result<_, _>>()?
+            };
+            if let Some(limit) = args.limit {
+                chosen.truncate(limit);
+            }
+            chosen
+        }
+    };
+    let run_dir = RunDir::new(&directory);
+    let factory = settings.factory(&args.cache, &places.cache_dir, &places.data_dir)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+
+    // Resolve every role's model once (installing the embedded default if needed).
+    let mut roles = serde_json::Map::new();
+    runtime.block_on(async {
+        for role in ROLES {
+            if role == "measurement" && setup.measurement == crate::cli::MeasurementMode::Grounded {
+                roles.insert(role.into(), json!({"model": "grounded"}));
+                continue;
+            }
+            if let Some(spec) = settings.role_model_or_default(role, &setup.roles) {
+                crate::local::ensure_installed(&spec, &places.data_dir, places.offline).await?;
+                roles.insert(role.into(), json!({"model": spec, "temperature": 0.05, "max_tokens": 200}));
+            }
+        }
+        anyhow::Ok(())
+    })?;
+    let prompts = match &setup.prompts {
+        Some(directory) => {
+            medsim_agents::prompts::PromptSet::with_overrides(directory).map_err(|error| BadInput(error.to_string()))?
+        }
+        None => medsim_agents::prompts::PromptSet::embedded(),
+    };
+    let run = json!({
+        "schema": RUN_SCHEMA,
+        "run_id": directory.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default(),
+        "medsim_version": env!("CARGO_PKG_VERSION"),
+        "dataset": {"spec": dataset_spec, "name": dataset.name, "origin": dataset.origin, "sha256": dataset.sha256, "format": dataset.format},
+        "cases": cases.iter().map(|case| case.id.clone()).collect::<Vec<_>>(),
+        "repeats": repeats,
+        "seed": seed,
+        "concurrency": args.concurrency,
+        "setup": setup,
+        "roles": roles,
+        "prompts": prompts.versions(),
+    });
+    if args.resume.is_some() {
+        let recorded = run_dir.read_run()?;
+        if fingerprint(&recorded)["dataset"] != fingerprint(&run)["dataset"] {
+            return Err(BadInput(format!(
+                "the dataset changed since the run started: recorded sha256 {}, now {}\n  hint: resume with the same dataset file, or start a new run",
+                recorded["dataset"]["sha256"], run["dataset"]["sha256"]
+            ))
+            .into());
+        }
+    } else {
+        run_dir.write_run(&run)?;
+    }
+    if args.retry_errors {
+        let dropped = run_dir.rewrite_without(|record| record.outcome == Outcome::Error)?;
+        eprintln!("retrying {dropped} episode(s) that ended in an error");
+    }
+    let existing = run_dir.read_episodes()?;
+    let done = done_keys(&existing);
+    let jobs: Vec<(Case, u32)> = (0..repeats)
+        .flat_map(|repeat| cases.iter().map(move |case| (case.clone(), repeat)))
+        .filter(|(case, repeat)| !done.contains(&(case.id.clone(), *repeat)))
+        .collect();
+    let total = cases.len() * repeats as usize;
+    eprintln!(
+        "run {}: {} case(s) × {repeats} repeat(s) = {total} episode(s); {} already done; {} to run at concurrency {}",
+        directory.display(),
+        cases.len(),
+        existing.len(),
+        jobs.len(),
+        args.concurrency
+    );
+    let mut appender = run_dir.appender()?;
+    let episode_config = config(&setup);
+    let base_dir = dataset.base_dir.clone();
+    let progress = Progress::new(total as u64, existing.len() as u64);
+    let counts = Mutex::new(existing.iter().fold(
+        (0usize, 0usize, 0usize, 0u64),
+        |(correct, judged, errors, tokens), record| {
+            (
+                correct + usize::from(record.outcome == Outcome::Correct),
+                judged + usize::from(record.outcome != Outcome::Error),
+                errors + usize::from(record.outcome == Outcome::Error),
+                tokens + record.episode.tokens.prompt + record.episode.tokens.completion,
+            )
+        },
+    ));
+    let bias = setup.doctor_bias.clone();
+    runtime.block_on(async {
+        let setup = Arc::new(setup.clone());
+        run_all(
+            jobs,
+            args.concurrency,
+            |case, repeat| {
+                let setup = setup.clone();
+                let factory = &factory;
+                let base_dir = base_dir.clone();
+                let episode_config = episode_config.clone();
+                let bias = bias.clone();
+                async move {
+                    let seed = episode_seed(seed, &case.id, repeat);
+                    let tags: Vec<String> = case.specialty.iter().chain(&case.tags).cloned().collect();
+                    match build(&setup, &case, settings, places, factory, None, Some((seed, repeat))).await {
+                        Ok(built) => {
+                            let images = case_images(&case, base_dir.as_deref());
+                            let episode = run_episode(&case, &images, &built.actors, &episode_config, None).await;
+                            EpisodeRecord::new(episode, repeat, tags, bias)
+                        }
+                        Err(error) => EpisodeRecord::new(failed_episode(&case, error.to_string()), repeat, tags, bias),
+                    }
+                }
+            },
+            &mut appender,
+            |record| {
+                let mut counts = counts.lock().expect("counts");
+                counts.0 += usize::from(record.outcome == Outcome::Correct);
+                counts.1 += usize::from(record.outcome != Outcome::Error);
+                counts.2 += usize::from(record.outcome == Outcome::Error);
+                counts.3 += record.episode.tokens.prompt + record.episode.tokens.completion;
+                progress.tick(*counts);
+            },
+        )
+        .await
+    })?;
+    progress.finish();
+    let records = run_dir.read_episodes()?;
+    let summary = write_summary(&run_dir, &records)?;
+    print!("{}", markdown(&summary, &format!("medsim run {}", directory.display())));
+    eprintln!("wrote {} in {:.1}s", directory.display(), started.elapsed().as_secs_f64());
+    Ok(Exit::Ok)
+}
+
+fn default_setup() -> SetupArgs {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Probe {
+        #[command(flatten)]
+        setup: SetupArgs,
+    }
+    // Environment variables for role models are part of "what was given", so read them too.
+    Probe::parse_from(["probe"]).setup
+}
+
+/// The record of an episode whose actors could not even be set up.
+fn failed_episode(case: &Case, message: String) -> medsim_engine::Episode {
+    medsim_engine::Episode {
+        case_id: case.id.clone(),
+        stop_reason: medsim_core::transcript::StopReason::Error,
+        verdict: None,
+        turns: 0,
+        tests_ordered: 0,
+        tokens: Default::default(),
+        cost_usd: 0.0,
+        wall_ms: 0.0,
+        patient_leaks: 0,
+        error: Some(message.clone()),
+        events: vec![medsim_core::transcript::Event {
+            t_ms: 0.0,
+            kind: medsim_core::transcript::EventKind::Error {
+                role: medsim_core::transcript::RoleName::Doctor,
+                message,
+            },
+        }],
+    }
+}
+
+/// Progress: one rewritten line on a terminal, plain periodic lines otherwise.
+struct Progress {
+    terminal: bool,
+    total: u64,
+    done: Mutex<u64>,
+    last_line: Mutex<Instant>,
+    started: Instant,
+}
+
+impl Progress {
+    fn new(total: u64, done: u64) -> Progress {
+        Progress {
+            terminal: std::io::stderr().is_terminal(),
+            total,
+            done: Mutex::new(done),
+            last_line: Mutex::new(Instant::now()),
+            started: Instant::now(),
+        }
+    }
+
+    fn tick(&self, (correct, judged, errors, tokens): (usize, usize, usize, u64)) {
+        let mut done = self.done.lock().expect("progress");
+        *done += 1;
+        let accuracy = if judged == 0 { 0.0 } else { 100.0 * correct as f64 / judged as f64 };
+        let elapsed = self.started.elapsed().as_secs_f64();
+        let line = format!(
+            "{}/{} episodes · accuracy {accuracy:.1}% · errors {errors} · {tokens} tokens · {elapsed:.0}s elapsed",
+            *done, self.total
+        );
+        if self.terminal {
+            eprint!("\r\x1b[2K{line}");
+        } else {
+            let mut last = self.last_line.lock().expect("progress");
+            if last.elapsed().as_secs_f64() >= 5.0 || *done == self.total {
+                eprintln!("{line}");
+                *last = Instant::now();
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if self.terminal {
+            eprintln!();
+        }
+    }
+}
+
+fn write_summary(run_dir: &RunDir, records: &[EpisodeRecord]) -> Result<Summary> {
+    let summary = summarise(records);
+    std::fs::write(run_dir.path.join("summary.json"), serde_json::to_string_pretty(&summary)? + "\n")?;
+    std::fs::write(
+        run_dir.path.join("summary.md"),
+        markdown(&summary, &format!("medsim run {}", run_dir.path.display())),
+    )?;
+    Ok(summary)
+}
+
+pub fn summary(directory: &Path, json: bool) -> Result<Exit> {
+    let run_dir = RunDir::new(directory);
+    if !run_dir.run_json().exists() {
+        return Err(BadInput(format!("{} is not a run directory (no run.json)", directory.display())).into());
+    }
+    let records = run_dir.read_episodes()?;
+    let summary = write_summary(&run_dir, &records)?;
+    if json {
+        print_json(&summary)?;
+    } else {
+        print!("{}", markdown(&summary, &format!("medsim run {}", directory.display())));
+    }
+    Ok(Exit::Ok)
+}
+
+pub fn runs_list(directory: &Path, json: bool) -> Result<Exit> {
+    let mut rows = Vec::new();
+    let entries = std::fs::read_dir(directory).with_context(|| format!("cannot read {}", directory.display()))?;
+    let mut paths: Vec<_> =
+        entries.flatten().map(|entry| entry.path()).filter(|path| path.join("run.json").exists()).collect();
+    paths.sort();
+    for path in paths {
+        let run_dir = RunDir::new(&path);
+        let run = run_dir.read_run()?;
+        let records = run_dir.read_episodes()?;
+        let total = run["cases"].as_array().map(Vec::len).unwrap_or(0) as u64 * run["repeats"].as_u64().unwrap_or(1);
+        let summary = summarise(&records);
+        rows.push(json!({
+            "dir": path,
+            "dataset": run["dataset"]["name"],
+            "doctor": run["roles"]["doctor"]["model"],
+            "episodes": records.len(),
+            "total": total,
+            "accuracy": summary.accuracy.accuracy,
+            "errors": summary.errors,
+        }));
+    }
+    if json {
+        print_json(&rows)?;
+    } else {
+        let mut table =
+            Table::new(&[("RUN", 0), ("DATASET", 0), ("DOCTOR", 40), ("DONE", 0), ("ACCURACY", 0), ("ERRORS", 0)]);
+        for row in &rows {
+            table.row(vec![
+                row["dir"].as_str().unwrap_or_default().to_owned(),
+                row["dataset"].as_str().unwrap_or_default().to_owned(),
+                row["doctor"].as_str().unwrap_or("-").to_owned(),
+                format!("{}/{}", row["episodes"], row["total"]),
+                format!("{:.1}%", row["accuracy"].as_f64().unwrap_or(0.0) * 100.0),
+                row["errors"].to_string(),
+            ]);
+        }
+        print!("{}", table.render());
+    }
+    Ok(Exit::Ok)
+}
+
+pub fn show(directory: &Path, case: Option<&str>) -> Result<Exit> {
+    let records = RunDir::new(directory).read_episodes()?;
+    let mut shown = 0;
+    for record in records.iter().filter(|record| case.is_none_or(|case| record.case_id == case)) {
+        println!("═══ case {} · repeat {} · {:?}", record.case_id, record.repeat, record.outcome);
+        for event in &record.episode.events {
+            print_event(event);
+        }
+        shown += 1;
+    }
+    if shown == 0 {
+        return Err(BadInput(format!(
+            "no episode{} in {}",
+            case.map(|case| format!(" of case {case}")).unwrap_or_default(),
+            directory.display()
+        ))
+        .into());
+    }
+    Ok(Exit::Ok)
+}
