@@ -72,6 +72,25 @@ Examples:
   medsim run --resume runs/nejm                  # finish an interrupted run
   medsim run --resume runs/nejm --retry-errors   # run the failed episodes again")]
     Run(Box<RunArgs>),
+    /// Benchmark the runner against the scripted server with a fixed latency (see BENCHMARKS.md).
+    #[command(after_help = "Example: medsim bench --dataset agentclinic-medqa --latency-ms 200 --concurrency 1,8,64")]
+    Bench {
+        /// Dataset: builtin, a registered name, or a path.
+        #[arg(long, default_value = "agentclinic-medqa")]
+        dataset: String,
+        /// Latency of every model call, milliseconds.
+        #[arg(long, default_value_t = 200.0)]
+        latency_ms: f64,
+        /// Concurrency levels to measure.
+        #[arg(long, value_delimiter = ',', default_value = "1,8,64")]
+        concurrency: Vec<usize>,
+        /// Doctor turns per episode.
+        #[arg(long, default_value_t = 5)]
+        turns: u32,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Summarise a run directory (writes summary.json and summary.md).
     Summary {
         /// The run directory.

@@ -6,10 +6,11 @@
 //! [`parse_strict`] routes exactly as AgentClinic's reference code does (case-sensitive substring
 //! tests, diagnosis first, then tests, else the whole text goes to the patient).
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// A diagnosis with an optional ranked differential.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Diagnosis {
     /// The doctor's primary diagnosis.
     pub primary: String,
@@ -19,7 +20,7 @@ pub struct Diagnosis {
 }
 
 /// One entry of a differential diagnosis.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Differential {
     /// The diagnosis.
     pub diagnosis: String,
@@ -29,7 +30,7 @@ pub struct Differential {
 }
 
 /// The doctor's turn, as routed by the engine.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 pub struct DoctorAction {
     /// Words addressed to the patient (a question), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]

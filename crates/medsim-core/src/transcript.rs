@@ -4,12 +4,13 @@
 //! exports — so events carry what was said and done, by whom, and what each model call cost.
 //! Events marked private (the doctor's reasoning) are never shown to another role.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::action::{Diagnosis, DoctorAction};
 
 /// A role in a consultation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RoleName {
     /// The doctor.
@@ -35,7 +36,7 @@ impl RoleName {
 }
 
 /// Why an episode ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StopReason {
     /// The doctor gave a diagnosis within the turn budget.
@@ -47,7 +48,7 @@ pub enum StopReason {
 }
 
 /// How a verdict was reached.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum VerdictMethod {
     /// Same words as the correct diagnosis (up to case, punctuation, plurals, order).
@@ -63,7 +64,7 @@ pub enum VerdictMethod {
 }
 
 /// The judge's decision.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Verdict {
     /// Whether the diagnosis is correct.
     pub correct: bool,
@@ -81,7 +82,7 @@ pub struct Verdict {
 }
 
 /// One result returned by the measurement agent.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TestResult {
     /// The test as requested.
     pub requested: String,
@@ -96,7 +97,7 @@ pub struct TestResult {
 }
 
 /// Token counts of a model call.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Tokens {
     /// Prompt tokens.
     pub prompt: u64,
@@ -105,7 +106,7 @@ pub struct Tokens {
 }
 
 /// What happened.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventKind {
     /// The episode began.
@@ -223,7 +224,7 @@ pub enum EventKind {
 }
 
 /// A timestamped event.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Event {
     /// Milliseconds since the episode started.
     pub t_ms: f64,

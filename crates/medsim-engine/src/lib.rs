@@ -84,7 +84,7 @@ pub struct Actors {
 }
 
 /// A finished episode.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Episode {
     /// The case.
     pub case_id: String,

@@ -21,7 +21,7 @@ pub const RUN_SCHEMA: &str = "medsim.run/v1";
 pub const EPISODE_SCHEMA: &str = "medsim.episode/v1";
 
 /// How an episode came out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// The verdict was correct.
@@ -33,7 +33,8 @@ pub enum Outcome {
 }
 
 /// One line of `episodes.jsonl`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(title = "medsim episode record", description = "One line of episodes.jsonl (medsim.episode/v1).")]
 pub struct EpisodeRecord {
     /// Schema version.
     pub schema: String,
@@ -233,6 +234,13 @@ impl Appender {
 /// `(case, repeat)` pairs already in the log.
 pub fn done_keys(records: &[EpisodeRecord]) -> BTreeSet<(String, u32)> {
     records.iter().map(EpisodeRecord::key).collect()
+}
+
+/// The JSON Schema of one `episodes.jsonl` line, pretty-printed.
+pub fn episode_schema_json() -> String {
+    let mut schema = schemars::schema_for!(EpisodeRecord);
+    schema.insert("$id".to_owned(), format!("urn:medsim:schema:{EPISODE_SCHEMA}").into());
+    serde_json::to_string_pretty(&schema).expect("schemas serialise") + "\n"
 }
 
 #[cfg(test)]

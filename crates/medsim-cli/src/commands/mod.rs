@@ -1,5 +1,6 @@
 //! One module per command group; each function returns the exit code it earned.
 
+mod bench;
 mod cases;
 mod consult;
 mod datasets;
@@ -36,6 +37,11 @@ pub fn run(cli: Cli) -> Result<Exit> {
             run::run(*args, &store()?, &settings, &places)
         }
         Command::Summary { dir, json } => run::summary(&dir, json),
+        Command::Bench { dataset, latency_ms, concurrency, turns, json } => {
+            let places =
+                Places { cache_dir: store()?.cache_dir, data_dir: data_dir(&cli.global)?, offline: cli.global.offline };
+            bench::bench(&store()?, &places, &dataset, latency_ms, &concurrency, turns, json)
+        }
         Command::Runs(crate::cli::RunsCommand::List { dir, json }) => run::runs_list(&dir, json),
         Command::Show { dir, case } => run::show(&dir, case.as_deref()),
         Command::Consult(args) => {

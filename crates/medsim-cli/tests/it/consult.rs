@@ -96,3 +96,19 @@ fn one_episode_with_the_embedded_model_reaches_a_verdict() {
     );
     assert!(report["prompts"]["doctor.j2"].is_string());
 }
+
+#[test]
+fn run_limit_3_on_the_embedded_model_writes_a_run_directory_and_summary() {
+    let cache = tempfile::tempdir().unwrap();
+    let out = cache.path().join("run");
+    let output = medsim(cache.path(), &["run", "--limit", "3", "--max-turns", "3", "--out", out.to_str().unwrap()]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let run: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
+    assert_eq!(run["roles"]["doctor"]["model"], "local/qwen2.5-coder-0.5b-instruct");
+    assert_eq!(run["cases"].as_array().unwrap().len(), 3);
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["episodes"], 3);
+    assert!(out.join("summary.md").exists());
+    assert!(output.stdout.contains("accuracy (95 % Wilson CI)"), "{}", output.stdout);
+}

@@ -112,6 +112,23 @@ fn killed_runs_resume_to_the_same_result() {
     assert_eq!(unique.len(), 34);
     assert_eq!(comparable(&killed), comparable(&reference));
     assert_eq!(comparable(&killed)["accuracy"]["correct"], 2, "rheum-01 is right in both repeats");
+
+    // The real run.json and every episode line validate against the committed schemas.
+    let schema = |name: &str| -> serde_json::Value {
+        let path = format!("{}/../../schemas/{name}", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    };
+    let run_validator = jsonschema::validator_for(&schema("run.schema.json")).unwrap();
+    let run: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(killed.join("run.json")).unwrap()).unwrap();
+    assert!(run_validator.is_valid(&run), "{run}");
+    assert_eq!(run["roles"]["doctor"]["model"], "s/d");
+    let episode_validator = jsonschema::validator_for(&schema("episode.schema.json")).unwrap();
+    for line in std::fs::read_to_string(killed.join("episodes.jsonl")).unwrap().lines() {
+        let record: serde_json::Value = serde_json::from_str(line).unwrap();
+        let errors: Vec<String> = episode_validator.iter_errors(&record).map(|error| error.to_string()).collect();
+        assert!(errors.is_empty(), "{errors:?}");
+    }
 }
 
 #[test]

@@ -314,9 +314,7 @@ async fn images_can_be_refused_or_always_sent() {
     assert!(serde_json::to_string(&requests[0].body).unwrap().contains("image_url"), "sent from the first turn");
 }
 
-#[tokio::test]
-async fn the_tools_protocol_acts_through_tool_calls() {
-    let script = r#"
+const TOOLS_SCRIPT: &str = r#"
 rules:
   - when: { role: doctor, tools: true }
     turn_from: "have taken (\\d+)"
@@ -327,7 +325,15 @@ rules:
   - when: { role: patient }
     reply: "In the middle of my chest."
 "#;
-    let (episode, requests) = run_with(script, "cardio-01", EpisodeConfig::default(), Protocol::Tools).await;
+
+/// An episode in the tools protocol (also used by the schema tests).
+pub async fn tools_episode() -> Episode {
+    run_with(TOOLS_SCRIPT, "cardio-01", EpisodeConfig::default(), Protocol::Tools).await.0
+}
+
+#[tokio::test]
+async fn the_tools_protocol_acts_through_tool_calls() {
+    let (episode, requests) = run_with(TOOLS_SCRIPT, "cardio-01", EpisodeConfig::default(), Protocol::Tools).await;
     assert_eq!(episode.stop_reason, StopReason::Diagnosed);
     assert!(episode.verdict.as_ref().unwrap().correct);
     let doctor = by_role(&requests, "doctor");

@@ -3,3 +3,4 @@
 //! handed the correct diagnosis unless the case text itself holds it).
 
 mod episodes;
+mod schemas;
