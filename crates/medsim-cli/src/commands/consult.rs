@@ -151,24 +151,40 @@ pub fn config(setup: &SetupArgs) -> EpisodeConfig {
     }
 }
 
+/// ANSI colour for a role, when standard output is a terminal and NO_COLOR is unset.
+fn paint(text: &str, code: &str) -> String {
+    use std::io::IsTerminal;
+    if std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_owned()
+    }
+}
+
 /// Prints one event as a line of transcript.
 pub fn print_event(event: &Event) {
     let line = match &event.kind {
-        EventKind::EpisodeStarted { case_id, objective } => format!("── case {case_id}: {objective}"),
-        EventKind::Utterance { role, text, turn } => format!("[{turn:>2}] {:<8} {text}", role.as_str()),
+        EventKind::EpisodeStarted { case_id, objective } => paint(&format!("── case {case_id}: {objective}"), "1"),
+        EventKind::Utterance { role, text, turn } => {
+            let colour = if *role == RoleName::Doctor { "36" } else { "33" };
+            format!("[{turn:>2}] {} {text}", paint(&format!("{:<8}", role.as_str()), colour))
+        }
         EventKind::TestResults { text, .. } => format!("     results  {}", text.replace('\n', "\n              ")),
         EventKind::ImageRequest { sent, note, .. } => match note {
             Some(note) => format!("     images   {note}"),
             None => format!("     images   {sent} image(s) shown to the doctor"),
         },
         EventKind::Leak { matched, .. } => format!("     leak     the patient named the diagnosis ({matched})"),
-        EventKind::Verdict { verdict } => format!(
-            "── verdict: {} ({:?}) — diagnosis {:?}, correct answer {:?}; {}",
-            if verdict.correct { "CORRECT" } else { "INCORRECT" },
-            verdict.method,
-            verdict.diagnosis,
-            verdict.ground_truth,
-            verdict.reason
+        EventKind::Verdict { verdict } => paint(
+            &format!(
+                "── verdict: {} ({:?}) — diagnosis {:?}, correct answer {:?}; {}",
+                if verdict.correct { "CORRECT" } else { "INCORRECT" },
+                verdict.method,
+                verdict.diagnosis,
+                verdict.ground_truth,
+                verdict.reason
+            ),
+            if verdict.correct { "32" } else { "31" },
         ),
         EventKind::Error { role, message } => format!("── error ({}): {message}", role.as_str()),
         EventKind::EpisodeEnded { stop_reason, turns } => format!("── ended: {stop_reason:?} after {turns} turn(s)"),

@@ -185,13 +185,14 @@ pub fn run(args: RunArgs, store: &DatasetStore, settings: &Settings, places: &Pl
     let base_dir = dataset.base_dir.clone();
     let progress = Progress::new(total as u64, existing.len() as u64);
     let counts = Mutex::new(existing.iter().fold(
-        (0usize, 0usize, 0usize, 0u64),
-        |(correct, judged, errors, tokens), record| {
+        (0usize, 0usize, 0usize, 0u64, 0f64),
+        |(correct, judged, errors, tokens, cost), record| {
             (
                 correct + usize::from(record.outcome == Outcome::Correct),
                 judged + usize::from(record.outcome != Outcome::Error),
                 errors + usize::from(record.outcome == Outcome::Error),
                 tokens + record.episode.tokens.prompt + record.episode.tokens.completion,
+                cost + record.episode.cost_usd,
             )
         },
     ));
@@ -227,6 +228,7 @@ pub fn run(args: RunArgs, store: &DatasetStore, settings: &Settings, places: &Pl
                 counts.1 += usize::from(record.outcome != Outcome::Error);
                 counts.2 += usize::from(record.outcome == Outcome::Error);
                 counts.3 += record.episode.tokens.prompt + record.episode.tokens.completion;
+                counts.4 += record.episode.cost_usd;
                 progress.tick(*counts);
             },
         )
@@ -279,6 +281,7 @@ struct Progress {
     terminal: bool,
     total: u64,
     done: Mutex<u64>,
+    this_session: Mutex<u64>,
     last_line: Mutex<Instant>,
     started: Instant,
 }
@@ -289,18 +292,22 @@ impl Progress {
             terminal: std::io::stderr().is_terminal(),
             total,
             done: Mutex::new(done),
+            this_session: Mutex::new(0),
             last_line: Mutex::new(Instant::now()),
             started: Instant::now(),
         }
     }
 
-    fn tick(&self, (correct, judged, errors, tokens): (usize, usize, usize, u64)) {
+    fn tick(&self, (correct, judged, errors, tokens, cost): (usize, usize, usize, u64, f64)) {
         let mut done = self.done.lock().expect("progress");
         *done += 1;
+        let mut this_session = self.this_session.lock().expect("progress");
+        *this_session += 1;
         let accuracy = if judged == 0 { 0.0 } else { 100.0 * correct as f64 / judged as f64 };
         let elapsed = self.started.elapsed().as_secs_f64();
+        let eta = elapsed / *this_session as f64 * self.total.saturating_sub(*done) as f64;
         let line = format!(
-            "{}/{} episodes · accuracy {accuracy:.1}% · errors {errors} · {tokens} tokens · {elapsed:.0}s elapsed",
+            "{}/{} episodes · accuracy {accuracy:.1}% · errors {errors} · {tokens} tokens · ${cost:.4} · {elapsed:.0}s elapsed · ETA {eta:.0}s",
             *done, self.total
         );
         if self.terminal {

@@ -385,3 +385,31 @@ async fn models_without_tools_fall_back_to_text() {
     assert!(requests[0].body["messages"][0]["content"].as_str().unwrap().contains("DIAGNOSIS READY: [diagnosis here]"));
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn cases_with_answer_options_are_judged_by_option() {
+    // The judge model maps the doctor's words to option 3 (Herpes zoster, the correct one).
+    let script = r#"
+rules:
+  - when: { role: doctor }
+    reply: "DIAGNOSIS READY: Reactivated varicella-zoster virus infection in a dermatome"
+  - when: { role: judge, any: "Which option" }
+    reply: "3"
+"#;
+    let (episode, requests) = run_case(script, "derm-01", EpisodeConfig::default()).await;
+    let verdict = episode.verdict.unwrap();
+    assert!(verdict.correct, "{verdict:?}");
+    assert_eq!(verdict.method, VerdictMethod::Options);
+    assert!(verdict.reason.contains("option 3"), "{}", verdict.reason);
+    let judge = text_of(by_role(&requests, "judge")[0]);
+    assert!(judge.contains("1. Allergic contact dermatitis") && judge.contains("5. Bullous pemphigoid"), "{judge}");
+    assert!(!judge.contains("correct"), "the judge is not told which option is right: {judge}");
+
+    // Naming a wrong option's words exactly decides without a call.
+    let script = "rules:\n  - when: { role: doctor }\n    reply: \"DIAGNOSIS READY: Bullous impetigo\"\n";
+    let (episode, requests) = run_case(script, "derm-01", EpisodeConfig::default()).await;
+    let verdict = episode.verdict.unwrap();
+    assert!(!verdict.correct);
+    assert_eq!(verdict.method, VerdictMethod::Options);
+    assert!(by_role(&requests, "judge").is_empty());
+}
