@@ -341,21 +341,16 @@ impl ModelFactory {
             json_schema: settings.capabilities.json_schema.unwrap_or(true),
             multiple_choices: settings.kind == ProviderKind::Openai,
         };
+        let base = crate::provider::ProviderModel {
+            provider: spec.provider.clone(),
+            model: spec.model.clone(),
+            transport,
+            defaults: settings.defaults.clone(),
+            capabilities,
+        };
         Ok(match settings.kind {
-            ProviderKind::Openai => Arc::new(OpenAiCompatible::new(
-                &spec.provider,
-                &spec.model,
-                transport,
-                settings.defaults.clone(),
-                capabilities,
-            )),
-            ProviderKind::Anthropic => Arc::new(Anthropic::new(
-                &spec.provider,
-                &spec.model,
-                transport,
-                settings.defaults.clone(),
-                capabilities,
-            )),
+            ProviderKind::Openai => Arc::new(OpenAiCompatible::new(base)),
+            ProviderKind::Anthropic => Arc::new(Anthropic::new(base)),
         })
     }
 

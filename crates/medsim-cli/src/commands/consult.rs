@@ -88,41 +88,30 @@ pub async fn build(
     };
     let strict = setup.strict_agentclinic;
     let rendering = if strict { Rendering::AgentClinic } else { Rendering::Readable };
-    let (doctor, patient): (Arc<dyn DoctorActor>, Arc<dyn PatientActor>) = match human {
-        Some((Seat::Doctor, doctor, _)) => (
-            doctor,
-            Arc::new(ModelPatient {
-                seat: seat_for(RoleName::Patient).await?,
-                prompts: prompts.clone(),
-                bias: setup.patient_bias.clone(),
-                facts: patient_facts(case, rendering),
-                carer_note: !strict,
-            }),
-        ),
-        Some((Seat::Patient, _, patient)) => (
-            Arc::new(ModelDoctor {
-                seat: seat_for(RoleName::Doctor).await?,
-                prompts: prompts.clone(),
-                bias: setup.doctor_bias.clone(),
-                protocol: setup.protocol.into(),
-            }),
-            patient,
-        ),
-        None => (
-            Arc::new(ModelDoctor {
-                seat: seat_for(RoleName::Doctor).await?,
-                prompts: prompts.clone(),
-                bias: setup.doctor_bias.clone(),
-                protocol: setup.protocol.into(),
-            }),
-            Arc::new(ModelPatient {
-                seat: seat_for(RoleName::Patient).await?,
-                prompts: prompts.clone(),
-                bias: setup.patient_bias.clone(),
-                facts: patient_facts(case, rendering),
-                carer_note: !strict,
-            }),
-        ),
+    let model_doctor = async || -> Result<Arc<dyn DoctorActor>> {
+        let doctor: Arc<dyn DoctorActor> = Arc::new(ModelDoctor {
+            seat: seat_for(RoleName::Doctor).await?,
+            prompts: prompts.clone(),
+            bias: setup.doctor_bias.clone(),
+            protocol: setup.protocol.into(),
+        });
+        Ok(doctor)
+    };
+    let model_patient = async || -> Result<Arc<dyn PatientActor>> {
+        let patient: Arc<dyn PatientActor> = Arc::new(ModelPatient {
+            seat: seat_for(RoleName::Patient).await?,
+            prompts: prompts.clone(),
+            bias: setup.patient_bias.clone(),
+            facts: patient_facts(case, rendering),
+            carer_note: !strict,
+        });
+        Ok(patient)
+    };
+    // A person may take one seat; models take the others.
+    let (doctor, patient) = match human {
+        Some((Seat::Doctor, doctor, _)) => (doctor, model_patient().await?),
+        Some((Seat::Patient, _, patient)) => (model_doctor().await?, patient),
+        None => (model_doctor().await?, model_patient().await?),
     };
     let measurement: Arc<dyn MeasurementActor> = match setup.measurement {
         MeasurementMode::Grounded => Arc::new(GroundedMeasurementActor { grounded: GroundedMeasurement::new(case) }),

@@ -1,21 +1,18 @@
 //! The Anthropic Messages API. JSON-schema requests are served by forcing a single tool whose
 //! input schema is the requested schema, and the tool input is returned as the reply text.
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
 use bytes::Bytes;
 use reqwest::header::HeaderValue;
 use serde_json::{Value, json};
 
 use super::openai::{decode_error, role_headers};
-use super::{WireImage, estimate_tokens, resolve_image};
+use super::{ProviderModel, WireImage, estimate_tokens, resolve_image};
 use crate::error::LlmError;
 use crate::model::ChatModel;
 use crate::transport::{Exchange, RawResponse, Transport};
 use crate::types::{
-    Capabilities, ChatRequest, ChatResponse, Choice, ContentPart, FinishReason, Role, SamplingParams, ToolCall,
-    ToolChoice, Usage,
+    Capabilities, ChatRequest, ChatResponse, Choice, ContentPart, FinishReason, Role, ToolCall, ToolChoice, Usage,
 };
 
 /// The API version medsim speaks.
@@ -26,33 +23,23 @@ const SCHEMA_TOOL: &str = "respond_json";
 
 /// A model behind the Anthropic Messages API.
 pub struct Anthropic {
-    model: String,
-    provider: String,
-    transport: Arc<Transport>,
-    defaults: SamplingParams,
-    capabilities: Capabilities,
+    base: ProviderModel,
 }
 
 impl Anthropic {
-    /// A model reached through `transport` (whose base URL is e.g. `https://api.anthropic.com`).
-    pub fn new(
-        provider: impl Into<String>,
-        model: impl Into<String>,
-        transport: Arc<Transport>,
-        defaults: SamplingParams,
-        capabilities: Capabilities,
-    ) -> Anthropic {
-        Anthropic { provider: provider.into(), model: model.into(), transport, defaults, capabilities }
+    /// A model reached through the provider's transport.
+    pub fn new(base: ProviderModel) -> Anthropic {
+        Anthropic { base }
     }
 
-    /// The transport's counters.
+    /// The transport's counters (attempts, retries).
     pub fn transport(&self) -> &Transport {
-        &self.transport
+        &self.base.transport
     }
 
     /// The JSON body this request is sent as.
     pub fn wire_body(&self, request: &ChatRequest) -> Result<Value, LlmError> {
-        let params = request.params.or(&self.defaults);
+        let params = request.params.or(&self.base.defaults);
         let system: Vec<String> = request
             .messages
             .iter()
@@ -95,7 +82,7 @@ impl Anthropic {
             }
         }
         let mut body = json!({
-            "model": self.model,
+            "model": self.base.model,
             "max_tokens": params.max_tokens.unwrap_or(1024),
             "messages": messages,
         });
@@ -140,12 +127,13 @@ impl Anthropic {
     async fn one(&self, request: &ChatRequest) -> Result<(Choice, Usage, String, Option<String>, u32), LlmError> {
         let body = self.wire_body(request)?;
         let prompt_estimate: u64 = request.messages.iter().map(|message| estimate_tokens(&message.text())).sum();
-        let estimated = prompt_estimate + u64::from(request.params.or(&self.defaults).max_tokens.unwrap_or(1024));
+        let estimated = prompt_estimate + u64::from(request.params.or(&self.base.defaults).max_tokens.unwrap_or(1024));
         let mut headers = role_headers(request);
         headers.insert("anthropic-version", HeaderValue::from_static(ANTHROPIC_VERSION));
         let schema_mode = request.response_format.is_some();
         let bytes = Bytes::from(serde_json::to_vec(&body).expect("JSON bodies serialise"));
         let Exchange { value, attempts } = self
+            .base
             .transport
             .post_json("/v1/messages", bytes, &headers, estimated, |raw| parse_response(raw, schema_mode))
             .await?;
@@ -210,7 +198,7 @@ impl ChatModel for Anthropic {
     async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, LlmError> {
         let started = std::time::Instant::now();
         // The Messages API returns one answer per call: n samples are n calls.
-        let samples = request.params.or(&self.defaults).n.unwrap_or(1).max(1);
+        let samples = request.params.or(&self.base.defaults).n.unwrap_or(1).max(1);
         let mut choices = Vec::with_capacity(samples as usize);
         let mut usage = Usage::default();
         let mut attempts = 0;
@@ -227,7 +215,7 @@ impl ChatModel for Anthropic {
         Ok(ChatResponse {
             choices,
             usage,
-            model: if model.is_empty() { self.model.clone() } else { model },
+            model: if model.is_empty() { self.base.model.clone() } else { model },
             request_id,
             latency: started.elapsed(),
             attempts,
@@ -236,10 +224,10 @@ impl ChatModel for Anthropic {
     }
 
     fn capabilities(&self) -> Capabilities {
-        self.capabilities
+        self.base.capabilities
     }
 
     fn name(&self) -> String {
-        format!("{}/{}", self.provider, self.model)
+        self.base.name()
     }
 }

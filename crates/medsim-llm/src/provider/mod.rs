@@ -5,10 +5,34 @@
 pub mod anthropic;
 pub mod openai;
 
+use std::sync::Arc;
+
 use base64::Engine;
 
 use crate::error::LlmError;
-use crate::types::ImageSource;
+use crate::transport::Transport;
+use crate::types::{Capabilities, ImageSource, SamplingParams};
+
+/// What every provider's model holds: its names, the shared transport, defaults, capabilities.
+pub struct ProviderModel {
+    /// Provider name (`openai`, `vllm`, …).
+    pub provider: String,
+    /// The provider's model name.
+    pub model: String,
+    /// The provider's transport (shared by all its models).
+    pub transport: Arc<Transport>,
+    /// Default sampling parameters.
+    pub defaults: SamplingParams,
+    /// What the model supports.
+    pub capabilities: Capabilities,
+}
+
+impl ProviderModel {
+    /// `provider/model`.
+    pub fn name(&self) -> String {
+        format!("{}/{}", self.provider, self.model)
+    }
+}
 
 /// An image ready to send: a remote URL, or inline bytes.
 pub(crate) enum WireImage {

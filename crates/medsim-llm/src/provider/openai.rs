@@ -1,51 +1,38 @@
 //! OpenAI-compatible Chat Completions: OpenAI, vLLM, SGLang, Ollama, llama.cpp server,
 //! LM Studio, OpenRouter, Together, Groq …
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
 use bytes::Bytes;
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::{Value, json};
 
-use super::{estimate_tokens, resolve_image};
+use super::{ProviderModel, estimate_tokens, resolve_image};
 use crate::error::LlmError;
 use crate::model::ChatModel;
 use crate::transport::{Exchange, RawResponse, Transport, excerpt};
 use crate::types::{
-    Capabilities, ChatRequest, ChatResponse, Choice, ContentPart, FinishReason, Role, SamplingParams, ToolCall,
-    ToolChoice, Usage,
+    Capabilities, ChatRequest, ChatResponse, Choice, ContentPart, FinishReason, Role, ToolCall, ToolChoice, Usage,
 };
 
 /// A model behind an OpenAI-compatible server.
 pub struct OpenAiCompatible {
-    provider: String,
-    model: String,
-    transport: Arc<Transport>,
-    defaults: SamplingParams,
-    capabilities: Capabilities,
+    base: ProviderModel,
 }
 
 impl OpenAiCompatible {
-    /// A model `provider/model` reached through `transport`.
-    pub fn new(
-        provider: impl Into<String>,
-        model: impl Into<String>,
-        transport: Arc<Transport>,
-        defaults: SamplingParams,
-        capabilities: Capabilities,
-    ) -> OpenAiCompatible {
-        OpenAiCompatible { provider: provider.into(), model: model.into(), transport, defaults, capabilities }
+    /// A model reached through the provider's transport.
+    pub fn new(base: ProviderModel) -> OpenAiCompatible {
+        OpenAiCompatible { base }
     }
 
     /// The transport's counters (attempts, retries).
     pub fn transport(&self) -> &Transport {
-        &self.transport
+        &self.base.transport
     }
 
     /// The JSON body this request is sent as.
     pub fn wire_body(&self, request: &ChatRequest) -> Result<Value, LlmError> {
-        let params = request.params.or(&self.defaults);
+        let params = request.params.or(&self.base.defaults);
         let mut messages = Vec::with_capacity(request.messages.len());
         for message in &request.messages {
             let role = match message.role {
@@ -87,7 +74,7 @@ impl OpenAiCompatible {
             }
             messages.push(wire);
         }
-        let mut body = json!({"model": self.model, "messages": messages});
+        let mut body = json!({"model": self.base.model, "messages": messages});
         if let Some(temperature) = params.temperature {
             body["temperature"] = json!(temperature);
         }
@@ -216,16 +203,17 @@ impl ChatModel for OpenAiCompatible {
         let started = std::time::Instant::now();
         let body = self.wire_body(request)?;
         let prompt_estimate: u64 = request.messages.iter().map(|message| estimate_tokens(&message.text())).sum();
-        let estimated = prompt_estimate + u64::from(request.params.or(&self.defaults).max_tokens.unwrap_or(512));
+        let estimated = prompt_estimate + u64::from(request.params.or(&self.base.defaults).max_tokens.unwrap_or(512));
         let bytes = Bytes::from(serde_json::to_vec(&body).expect("JSON bodies serialise"));
         let Exchange { value: (choices, usage, model, request_id), attempts } = self
+            .base
             .transport
             .post_json("/chat/completions", bytes, &role_headers(request), estimated, parse_response)
             .await?;
         Ok(ChatResponse {
             choices,
             usage,
-            model: if model.is_empty() { self.model.clone() } else { model },
+            model: if model.is_empty() { self.base.model.clone() } else { model },
             request_id,
             latency: started.elapsed(),
             attempts,
@@ -234,10 +222,10 @@ impl ChatModel for OpenAiCompatible {
     }
 
     fn capabilities(&self) -> Capabilities {
-        self.capabilities
+        self.base.capabilities
     }
 
     fn name(&self) -> String {
-        format!("{}/{}", self.provider, self.model)
+        self.base.name()
     }
 }
