@@ -3,11 +3,8 @@
 use std::path::Path;
 
 use anyhow::Result;
-use serde_json::json;
 
-use super::print_json;
 use crate::cli::ModelsCommand;
-use crate::output::Table;
 use crate::{BadInput, Exit};
 
 #[cfg(not(feature = "local"))]
@@ -18,6 +15,10 @@ pub fn run(_command: ModelsCommand, _data_dir: &Path, _offline: bool) -> Result<
 #[cfg(feature = "local")]
 pub fn run(command: ModelsCommand, data_dir: &Path, offline: bool) -> Result<Exit> {
     use medsim_local::pull::{self, PullSource};
+    use serde_json::json;
+
+    use super::print_json;
+    use crate::output::Table;
     use medsim_local::registry::{self, ModelKind};
 
     let find = |name: &str| {
