@@ -96,9 +96,6 @@ pub enum LlmError {
     /// The request needs something this model cannot do.
     #[error("{0}")]
     Unsupported(String),
-    /// The call was cancelled.
-    #[error("cancelled")]
-    Cancelled,
 }
 
 impl LlmError {

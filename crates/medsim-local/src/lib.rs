@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use medsim_llm::{LlmError, ModelFactory, SharedModel};
 
 use crate::llama::{LlamaChatModel, LlamaConfig};
-use crate::registry::{DEFAULT_CHAT_MODEL, GGUF_FILE, KnownModel};
+use crate::registry::{GGUF_FILE, KnownModel};
 
 /// The embedded default, as a model spec.
 pub const DEFAULT_MODEL_SPEC: &str = "local/qwen2.5-coder-0.5b-instruct";
@@ -71,9 +71,4 @@ pub fn register(factory: &ModelFactory, data_dir: PathBuf, config: LlamaConfig) 
             Ok(chat)
         }),
     );
-}
-
-/// The name of the default chat model.
-pub fn default_chat_model() -> &'static KnownModel {
-    registry::find(DEFAULT_CHAT_MODEL).expect("the default model is registered")
 }

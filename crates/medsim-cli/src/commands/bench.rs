@@ -99,6 +99,7 @@ async fn measure(cases: &[Case], latency_ms: f64, turns: u32, concurrency: usize
     let mut appender = run_dir.appender()?;
     let config = EpisodeConfig { max_turns: turns + 1, ..EpisodeConfig::default() };
     let jobs: Vec<(Case, u32)> = cases.iter().map(|case| (case.clone(), 0)).collect();
+    let prompts = super::consult::load_prompts(&setup)?;
     let setup = Arc::new(setup);
     let cpu_before = cpu_seconds();
     let started = Instant::now();
@@ -108,11 +109,13 @@ async fn measure(cases: &[Case], latency_ms: f64, turns: u32, concurrency: usize
         concurrency,
         |case, repeat| {
             let setup = setup.clone();
+            let prompts = prompts.clone();
             let factory = &factory;
             let settings = &settings;
             let config = config.clone();
             async move {
-                let built = build(&setup, &case, settings, places, factory, None, None).await.expect("bench actors");
+                let built =
+                    build(&setup, &case, settings, places, factory, prompts, None, None).await.expect("bench actors");
                 let episode = run_episode(&case, &[], &built.actors, &config, None).await;
                 EpisodeRecord::new(episode, repeat, Vec::new(), None)
             }

@@ -52,22 +52,31 @@ pub struct Built {
     pub prompts: Arc<PromptSet>,
 }
 
+/// The prompt templates a setup asks for, with its biases checked. Loaded once per command,
+/// not once per episode: parsing the templates is the costliest part of setting up actors.
+pub fn load_prompts(setup: &SetupArgs) -> Result<Arc<PromptSet>> {
+    let prompts = match &setup.prompts {
+        Some(directory) => PromptSet::with_overrides(directory).map_err(|error| BadInput(error.to_string()))?,
+        None => PromptSet::embedded(),
+    };
+    for (role, bias) in [("doctor", &setup.doctor_bias), ("patient", &setup.patient_bias)] {
+        prompts.bias(role, bias.as_deref()).map_err(|error| BadInput(error.to_string()))?;
+    }
+    Ok(Arc::new(prompts))
+}
+
+/// The actors for one episode; `seed` is the episode's sampling seed and repeat index.
+#[expect(clippy::too_many_arguments, reason = "one call site per command, each passing its own pieces")]
 pub async fn build(
     setup: &SetupArgs,
     case: &Case,
     settings: &Settings,
     places: &Places,
     factory: &ModelFactory,
+    prompts: Arc<PromptSet>,
     human: Option<HumanSeat>,
     seed: Option<(u64, u32)>,
 ) -> Result<Built> {
-    let prompts = Arc::new(match &setup.prompts {
-        Some(directory) => PromptSet::with_overrides(directory).map_err(|error| BadInput(error.to_string()))?,
-        None => PromptSet::embedded(),
-    });
-    for (role, bias) in [("doctor", &setup.doctor_bias), ("patient", &setup.patient_bias)] {
-        prompts.bias(role, bias.as_deref()).map_err(|error| BadInput(error.to_string()))?;
-    }
     let prices = Arc::new(settings.llm.price_table());
     let seat_for = async |role: RoleName| -> Result<ModelSeat> {
         let spec = settings.role_model_or_default(role.as_str(), &setup.roles).ok_or_else(|| {
@@ -189,7 +198,8 @@ pub fn consult(args: ConsultArgs, store: &DatasetStore, settings: &Settings, pla
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
         let factory = settings.factory(&CacheArgs::default(), &places.cache_dir, &places.data_dir)?;
-        let built = build(&args.setup, &case, settings, places, &factory, None, None).await?;
+        let built =
+            build(&args.setup, &case, settings, places, &factory, load_prompts(&args.setup)?, None, None).await?;
         let images = case_images(&case, dataset.base_dir.as_deref());
         let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
         let json = args.json;
@@ -229,7 +239,8 @@ pub fn play(seat: Seat, args: ConsultArgs, store: &DatasetStore, settings: &Sett
         let (patient_seat, mut patient_requests) = ChannelSeat::<PatientView>::new("human", 1);
         let human = (seat, Arc::new(doctor_seat) as Arc<dyn DoctorActor>, Arc::new(patient_seat) as Arc<dyn PatientActor>);
         let factory = settings.factory(&CacheArgs::default(), &places.cache_dir, &places.data_dir)?;
-        let built = build(&args.setup, &case, settings, places, &factory, Some(human), None).await?;
+        let built =
+            build(&args.setup, &case, settings, places, &factory, load_prompts(&args.setup)?, Some(human), None).await?;
         match seat {
             Seat::Doctor => {
                 println!("You are the doctor. {}", case.objective);

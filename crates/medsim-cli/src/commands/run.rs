@@ -13,7 +13,7 @@ use medsim_engine::summary::{Summary, markdown, summarise};
 use medsim_engine::{case_images, run_all, run_episode};
 use serde_json::{Value, json};
 
-use super::consult::{build, config, print_event};
+use super::consult::{build, config, load_prompts, print_event};
 use super::{Places, print_json};
 use crate::cli::{RunArgs, SetupArgs};
 use crate::datasets::DatasetStore;
@@ -130,12 +130,7 @@ pub fn run(args: RunArgs, store: &DatasetStore, settings: &Settings, places: &Pl
         }
         anyhow::Ok(())
     })?;
-    let prompts = match &setup.prompts {
-        Some(directory) => {
-            medsim_agents::prompts::PromptSet::with_overrides(directory).map_err(|error| BadInput(error.to_string()))?
-        }
-        None => medsim_agents::prompts::PromptSet::embedded(),
-    };
+    let prompts = load_prompts(&setup)?;
     let run = json!({
         "schema": RUN_SCHEMA,
         "run_id": directory.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default(),
@@ -204,6 +199,7 @@ pub fn run(args: RunArgs, store: &DatasetStore, settings: &Settings, places: &Pl
             args.concurrency,
             |case, repeat| {
                 let setup = setup.clone();
+                let prompts = prompts.clone();
                 let factory = &factory;
                 let base_dir = base_dir.clone();
                 let episode_config = episode_config.clone();
@@ -211,7 +207,7 @@ pub fn run(args: RunArgs, store: &DatasetStore, settings: &Settings, places: &Pl
                 async move {
                     let seed = episode_seed(seed, &case.id, repeat);
                     let tags: Vec<String> = case.specialty.iter().chain(&case.tags).cloned().collect();
-                    match build(&setup, &case, settings, places, factory, None, Some((seed, repeat))).await {
+                    match build(&setup, &case, settings, places, factory, prompts, None, Some((seed, repeat))).await {
                         Ok(built) => {
                             let images = case_images(&case, base_dir.as_deref());
                             let episode = run_episode(&case, &images, &built.actors, &episode_config, None).await;

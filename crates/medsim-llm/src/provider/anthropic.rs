@@ -7,7 +7,7 @@ use reqwest::header::HeaderValue;
 use serde_json::{Value, json};
 
 use super::openai::{decode_error, role_headers};
-use super::{ProviderModel, WireImage, estimate_tokens, resolve_image};
+use super::{ProviderModel, WireImage, resolve_image};
 use crate::error::LlmError;
 use crate::model::ChatModel;
 use crate::transport::{Exchange, RawResponse, Transport};
@@ -126,8 +126,7 @@ impl Anthropic {
 
     async fn one(&self, request: &ChatRequest) -> Result<(Choice, Usage, String, Option<String>, u32), LlmError> {
         let body = self.wire_body(request)?;
-        let prompt_estimate: u64 = request.messages.iter().map(|message| estimate_tokens(&message.text())).sum();
-        let estimated = prompt_estimate + u64::from(request.params.or(&self.base.defaults).max_tokens.unwrap_or(1024));
+        let estimated = self.base.token_budget(request, 1024);
         let mut headers = role_headers(request);
         headers.insert("anthropic-version", HeaderValue::from_static(ANTHROPIC_VERSION));
         let schema_mode = request.response_format.is_some();
@@ -212,15 +211,7 @@ impl ChatModel for Anthropic {
             model = call_model;
             request_id = request_id.or(call_id);
         }
-        Ok(ChatResponse {
-            choices,
-            usage,
-            model: if model.is_empty() { self.base.model.clone() } else { model },
-            request_id,
-            latency: started.elapsed(),
-            attempts,
-            cache_hit: false,
-        })
+        Ok(self.base.response(choices, usage, model, request_id, started, attempts))
     }
 
     fn capabilities(&self) -> Capabilities {

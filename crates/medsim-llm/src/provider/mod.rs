@@ -32,6 +32,34 @@ impl ProviderModel {
     pub fn name(&self) -> String {
         format!("{}/{}", self.provider, self.model)
     }
+
+    /// Tokens a request may use (prompt estimate plus its completion budget), for the
+    /// tokens-per-minute limit.
+    pub(crate) fn token_budget(&self, request: &crate::types::ChatRequest, default_max_tokens: u32) -> u64 {
+        let prompt: u64 = request.messages.iter().map(|message| estimate_tokens(&message.text())).sum();
+        prompt + u64::from(request.params.or(&self.defaults).max_tokens.unwrap_or(default_max_tokens))
+    }
+
+    /// The response, naming this model when the server did not say which answered.
+    pub(crate) fn response(
+        &self,
+        choices: Vec<crate::types::Choice>,
+        usage: crate::types::Usage,
+        model: String,
+        request_id: Option<String>,
+        started: std::time::Instant,
+        attempts: u32,
+    ) -> crate::types::ChatResponse {
+        crate::types::ChatResponse {
+            choices,
+            usage,
+            model: if model.is_empty() { self.model.clone() } else { model },
+            request_id,
+            latency: started.elapsed(),
+            attempts,
+            cache_hit: false,
+        }
+    }
 }
 
 /// An image ready to send: a remote URL, or inline bytes.

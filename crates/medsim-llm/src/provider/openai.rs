@@ -6,7 +6,7 @@ use bytes::Bytes;
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::{Value, json};
 
-use super::{ProviderModel, estimate_tokens, resolve_image};
+use super::{ProviderModel, resolve_image};
 use crate::error::LlmError;
 use crate::model::ChatModel;
 use crate::transport::{Exchange, RawResponse, Transport, excerpt};
@@ -202,23 +202,14 @@ impl ChatModel for OpenAiCompatible {
     async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, LlmError> {
         let started = std::time::Instant::now();
         let body = self.wire_body(request)?;
-        let prompt_estimate: u64 = request.messages.iter().map(|message| estimate_tokens(&message.text())).sum();
-        let estimated = prompt_estimate + u64::from(request.params.or(&self.base.defaults).max_tokens.unwrap_or(512));
+        let estimated = self.base.token_budget(request, 512);
         let bytes = Bytes::from(serde_json::to_vec(&body).expect("JSON bodies serialise"));
         let Exchange { value: (choices, usage, model, request_id), attempts } = self
             .base
             .transport
             .post_json("/chat/completions", bytes, &role_headers(request), estimated, parse_response)
             .await?;
-        Ok(ChatResponse {
-            choices,
-            usage,
-            model: if model.is_empty() { self.base.model.clone() } else { model },
-            request_id,
-            latency: started.elapsed(),
-            attempts,
-            cache_hit: false,
-        })
+        Ok(self.base.response(choices, usage, model, request_id, started, attempts))
     }
 
     fn capabilities(&self) -> Capabilities {
