@@ -6,7 +6,11 @@
 //! knowing which. Model-backed actors render their prompts from [`prompts::PromptSet`] and
 //! report every call as a transcript event.
 
+pub mod memory;
 pub mod prompts;
+pub mod strategic;
+pub mod strategy;
+pub mod vote;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -40,6 +44,9 @@ pub enum ActorError {
     /// A prompt could not be rendered.
     #[error(transparent)]
     Prompt(#[from] PromptError),
+    /// Experience memory failed.
+    #[error("experience memory: {0}")]
+    Memory(String),
     /// A person (or outside process) left the seat.
     #[error("the {0} seat was left (its channel closed)")]
     Disconnected(&'static str),
@@ -50,7 +57,8 @@ pub enum ActorError {
 pub struct Reply {
     /// The text.
     pub text: String,
-    /// `ModelCall` events.
+    /// `ModelCall` events, and the doctor's private events (reasoning, retrieval, opinions,
+    /// votes) in the order they happened.
     pub calls: Vec<EventKind>,
     /// The action, when it came structured (a tool call) rather than as text to parse.
     pub action: Option<medsim_core::action::DoctorAction>,
@@ -343,13 +351,35 @@ impl ModelDoctor {
     }
 }
 
-#[async_trait]
-impl DoctorActor for ModelDoctor {
-    async fn act(&self, view: &DoctorView) -> Result<Reply, ActorError> {
+/// What strategies add to the doctor's prompts.
+#[derive(Debug, Clone, Default)]
+pub struct PromptAdditions {
+    /// Appended to the system prompt (worked examples from memory).
+    pub system: String,
+    /// Appended to the user message (the doctor's private reasoning for this turn).
+    pub user: String,
+}
+
+/// The doctor's prompt for a view: system text, user text, template name, whether tools are
+/// offered.
+pub struct DoctorPrompt {
+    /// System text.
+    pub system: String,
+    /// User text.
+    pub user: String,
+    /// The template that shaped it.
+    pub template: &'static str,
+    /// Whether the doctor's tools are offered.
+    pub tools: bool,
+}
+
+impl ModelDoctor {
+    /// The prompt for a view, with strategy additions.
+    pub fn prompt(&self, view: &DoctorView, additions: &PromptAdditions) -> Result<DoctorPrompt, ActorError> {
         let bias = self.prompts.bias("doctor", self.bias.as_deref())?;
         let tools = self.uses_tools() && !view.must_diagnose;
         let template = if tools { "doctor_tools.j2" } else { "doctor.j2" };
-        let system = self.prompts.render(
+        let mut system = self.prompts.render(
             template,
             minijinja::context! {
                 max_turns => view.max_turns,
@@ -359,7 +389,8 @@ impl DoctorActor for ModelDoctor {
                 presentation => view.presentation,
             },
         )?;
-        let user_text = if view.must_diagnose {
+        system.push_str(&additions.system);
+        let mut user = if view.must_diagnose {
             let final_note =
                 self.prompts.render("doctor_final.j2", minijinja::context! { max_turns => view.max_turns })?;
             self.prompts.render(
@@ -372,14 +403,36 @@ impl DoctorActor for ModelDoctor {
                 minijinja::context! { history => view.history, response => view.response, final => view.final_turn },
             )?
         };
-        let mut user = Message::user(user_text);
+        user.push_str(&additions.user);
+        Ok(DoctorPrompt { system, user, template, tools })
+    }
+
+    /// Acts with strategy additions, optionally through another seat (other sampling).
+    pub async fn act_with(
+        &self,
+        view: &DoctorView,
+        additions: &PromptAdditions,
+        seat: Option<&ModelSeat>,
+    ) -> Result<Reply, ActorError> {
+        let prompt = self.prompt(view, additions)?;
+        let seat = seat.unwrap_or(&self.seat);
+        let mut user = Message::user(prompt.user);
         for image in &view.images {
             user = user.with_image(image.clone());
         }
-        if tools {
-            return self.seat.call_with_tools(system, user, self.prompts.label(template), doctor_tools()).await;
+        if prompt.tools {
+            return seat
+                .call_with_tools(prompt.system, user, self.prompts.label(prompt.template), doctor_tools())
+                .await;
         }
-        self.seat.call(system, user, self.prompts.label(template)).await
+        seat.call(prompt.system, user, self.prompts.label(prompt.template)).await
+    }
+}
+
+#[async_trait]
+impl DoctorActor for ModelDoctor {
+    async fn act(&self, view: &DoctorView) -> Result<Reply, ActorError> {
+        self.act_with(view, &PromptAdditions::default(), None).await
     }
 
     fn describe(&self) -> String {

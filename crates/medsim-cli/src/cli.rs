@@ -72,6 +72,21 @@ Examples:
   medsim run --resume runs/nejm                  # finish an interrupted run
   medsim run --resume runs/nejm --retry-errors   # run the failed episodes again")]
     Run(Box<RunArgs>),
+    /// Learn: run the training split, writing experience memory after each verdict; then a
+    /// learning curve on the held-out split.
+    #[command(after_help = "\
+Examples:
+  medsim learn --dataset agentclinic-medqa --memory mem.db --strategy memory,reflection --train-size 50
+  medsim learn --dataset agentclinic-medqa --memory mem.db --strategy memory,reflection \\
+      --train-size 50 --curve 0,10,25,50 --test-limit 30 --out runs/learn")]
+    Learn(Box<LearnArgs>),
+    /// Ablate: run several strategy sets on the same cases, models and seed; one table with
+    /// intervals and paired tests against the first arm.
+    #[command(after_help = "\
+Example:
+  medsim ablate --dataset agentclinic-medqa --split test --train-size 50 --memory mem.db \\
+      --grid \"baseline;memory;memory,reflection;panel;self-consistency\" --limit 30 --out runs/ablate")]
+    Ablate(Box<AblateArgs>),
     /// Benchmark the runner against the scripted server with a fixed latency (see BENCHMARKS.md).
     #[command(after_help = "Example: medsim bench --dataset agentclinic-medqa --latency-ms 200 --concurrency 1,8,64")]
     Bench {
@@ -492,6 +507,116 @@ pub struct SetupArgs {
     /// A directory of prompt templates overriding the embedded ones.
     #[arg(long, value_name = "DIR")]
     pub prompts: Option<PathBuf>,
+    /// Doctor strategies, comma-separated: cot, memory[:k=N], reflection,
+    /// panel[:n=N][:rounds=R], self-consistency[:k=K][:temperature=T],
+    /// best-of[:n=N][:temperature=T]. Example: cot,memory:k=3,reflection.
+    #[arg(long, default_value = "baseline", value_name = "LIST")]
+    #[serde(default = "baseline")]
+    pub strategy: String,
+    /// Experience memory (SQLite). `medsim learn` writes it; `run` and `ablate` only read it
+    /// (and imply the memory strategy).
+    #[arg(long, value_name = "FILE")]
+    #[serde(default)]
+    pub memory: Option<PathBuf>,
+    /// Embedder for memory: local/all-minilm-l6-v2 (the default) or PROVIDER/MODEL of an
+    /// OpenAI-compatible embeddings endpoint.
+    #[arg(long, value_name = "SPEC")]
+    #[serde(default)]
+    pub embedder: Option<String>,
+}
+
+fn baseline() -> String {
+    "baseline".into()
+}
+
+/// A deterministic train/test split of a dataset.
+#[derive(Debug, Args, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SplitArgs {
+    /// Only this part of the split: train or test (`medsim learn` always trains on train).
+    #[arg(long, value_enum)]
+    pub split: Option<SplitPart>,
+    /// Seed of the split (cases are ordered by a hash of seed and case id).
+    #[arg(long, default_value_t = 0)]
+    pub split_seed: u64,
+    /// Cases in the training part (default: half of the dataset, rounded down).
+    #[arg(long, value_name = "N")]
+    pub train_size: Option<usize>,
+}
+
+/// A part of the split.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SplitPart {
+    /// The training part.
+    Train,
+    /// The held-out part.
+    Test,
+}
+
+/// Options of `medsim learn`.
+#[derive(Debug, Args, Clone)]
+pub struct LearnArgs {
+    /// Dataset: builtin, a registered name, or a path.
+    #[arg(long, default_value = "builtin")]
+    pub dataset: String,
+    #[command(flatten)]
+    pub split: SplitArgs,
+    /// Only the first N training cases (in split order).
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Learning curve: evaluate the test part with the memory of the first N training cases,
+    /// for each N (0 = no memory).
+    #[arg(long, value_delimiter = ',', value_name = "N,N,…")]
+    pub curve: Vec<u32>,
+    /// Test cases evaluated at each point of the curve (the first N of the test part).
+    #[arg(long, value_name = "N")]
+    pub test_limit: Option<usize>,
+    /// Seed for sampling.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Episodes in flight at once.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+    /// Output directory (training run in train/, curve runs in curve-N/).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub setup: SetupArgs,
+    #[command(flatten)]
+    pub cache: CacheArgs,
+}
+
+/// Options of `medsim ablate`.
+#[derive(Debug, Args, Clone)]
+pub struct AblateArgs {
+    /// Dataset: builtin, a registered name, or a path.
+    #[arg(long, default_value = "builtin")]
+    pub dataset: String,
+    /// One arm per strategy list, separated by ';' (the first is the baseline of the paired
+    /// comparisons). Example: "baseline;memory;memory,reflection;panel;self-consistency".
+    #[arg(long, default_value = "baseline;cot", value_name = "ARMS")]
+    pub grid: String,
+    #[command(flatten)]
+    pub split: SplitArgs,
+    /// Only the first N cases (after the split).
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Episodes per case.
+    #[arg(long, default_value_t = 1)]
+    pub repeats: u32,
+    /// Seed for sampling (the same for every arm).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Episodes in flight at once.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+    /// Output directory (one run directory per arm, and ablation.md / ablation.json).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub setup: SetupArgs,
+    #[command(flatten)]
+    pub cache: CacheArgs,
 }
 
 /// Options of `medsim run`.
@@ -524,6 +649,8 @@ pub struct RunArgs {
     /// With --resume: run again the episodes that ended in an error.
     #[arg(long, requires = "resume")]
     pub retry_errors: bool,
+    #[command(flatten)]
+    pub split: SplitArgs,
     #[command(flatten)]
     pub setup: SetupArgs,
     #[command(flatten)]

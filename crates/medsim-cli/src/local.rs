@@ -106,3 +106,28 @@ pub async fn pull(
     );
     Ok(())
 }
+
+/// The default embedder for experience memory.
+#[cfg(feature = "local")]
+pub const DEFAULT_EMBEDDER: Option<&str> = Some("local/all-minilm-l6-v2");
+/// The default embedder for experience memory.
+#[cfg(not(feature = "local"))]
+pub const DEFAULT_EMBEDDER: Option<&str> = None;
+
+/// A local embedder (installing it first if needed).
+#[cfg(feature = "local")]
+pub async fn embedder(spec: &str, data_dir: &Path, offline: bool) -> Result<medsim_llm::embedding::SharedEmbedder> {
+    ensure_installed(spec, data_dir, offline).await?;
+    let name = spec.strip_prefix("local/").unwrap_or(spec);
+    let embedder = medsim_local::embedder(data_dir, name).map_err(|error| BadInput(error.to_string()))?;
+    Ok(std::sync::Arc::new(embedder))
+}
+
+/// A local embedder (not built in).
+#[cfg(not(feature = "local"))]
+pub async fn embedder(spec: &str, _data_dir: &Path, _offline: bool) -> Result<medsim_llm::embedding::SharedEmbedder> {
+    Err(BadInput(format!(
+        "{spec}: this medsim was built without the embedded models (the `local` feature)\n  hint: pass --embedder PROVIDER/MODEL of an embeddings endpoint"
+    ))
+    .into())
+}

@@ -165,6 +165,61 @@ pub enum EventKind {
         /// The reasoning.
         text: String,
     },
+    /// Entries of experience memory placed in the doctor's prompt as worked examples.
+    Retrieval {
+        /// Turn number.
+        turn: u32,
+        /// What was retrieved, most similar first.
+        entries: Vec<Retrieved>,
+    },
+    /// One panel doctor's opinion (a ranked differential).
+    Opinion {
+        /// Turn number.
+        turn: u32,
+        /// Member index, from 0.
+        member: u32,
+        /// The member's role on the panel (generalist, specialist, challenger, steward).
+        stance: String,
+        /// Discussion round, from 1.
+        round: u32,
+        /// The differential as read from the text, most likely first.
+        differential: Vec<crate::action::Differential>,
+        /// What the member wrote.
+        text: String,
+    },
+    /// A vote over candidate diagnoses (panel, self-consistency, best-of-N), computed in code.
+    Vote {
+        /// Turn number.
+        turn: u32,
+        /// `panel`, `self-consistency` or `best-of`.
+        method: String,
+        /// The doctor's own diagnosis before the vote.
+        lead: String,
+        /// Candidates after merging synonyms, in order of the decision.
+        tallies: Vec<Tally>,
+        /// The diagnosis chosen.
+        chosen: String,
+        /// How it was chosen (majority, tie broken by confidence, …).
+        reason: String,
+    },
+    /// Learning mode: after a wrong verdict, the doctor's lesson and retried diagnosis.
+    Reflection {
+        /// The lesson written with the correct diagnosis in view.
+        lesson: String,
+        /// The diagnosis retried from the same transcript with the lesson (no answer in view).
+        retry: String,
+        /// Whether the retry was judged correct.
+        retry_correct: bool,
+        /// Whether the lesson was stored (only when the retry was correct).
+        stored: bool,
+    },
+    /// Learning mode: an entry was written to experience memory after the verdict.
+    MemoryWrite {
+        /// `record` or `experience`.
+        buffer: String,
+        /// The entry's id in the memory file.
+        entry: i64,
+    },
     /// The doctor's diagnosis.
     Diagnosis {
         /// Turn number.
@@ -221,6 +276,33 @@ pub enum EventKind {
         /// Doctor turns used.
         turns: u32,
     },
+}
+
+/// An entry of experience memory retrieved for the doctor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Retrieved {
+    /// The entry's id in the memory file.
+    pub id: i64,
+    /// `record` (a solved case) or `experience` (a lesson).
+    pub buffer: String,
+    /// The training case it came from.
+    pub case_id: String,
+    /// Cosine similarity to the query.
+    pub similarity: f32,
+}
+
+/// One candidate of a vote.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Tally {
+    /// The diagnosis (the first wording seen among its synonyms).
+    pub diagnosis: String,
+    /// Votes.
+    pub votes: u32,
+    /// Summed stated confidence of its voters.
+    pub confidence: f64,
+    /// Verifier score (best-of-N), 0–10.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<f64>,
 }
 
 /// A timestamped event.

@@ -111,6 +111,22 @@ pub struct Episode {
     pub events: Vec<Event>,
 }
 
+impl Episode {
+    /// Adds events after the episode ended (learning: reflection, memory writes), counting
+    /// their model calls' tokens and cost.
+    pub fn append(&mut self, kinds: Vec<EventKind>) {
+        let t_ms = self.wall_ms;
+        for kind in kinds {
+            if let EventKind::ModelCall { tokens, cost_usd, .. } = &kind {
+                self.tokens.prompt += tokens.prompt;
+                self.tokens.completion += tokens.completion;
+                self.cost_usd += cost_usd.unwrap_or(0.0);
+            }
+            self.events.push(Event { t_ms, kind });
+        }
+    }
+}
+
 /// The images of a case, ready to send: URLs as they are, local files resolved against the
 /// dataset's directory, built-in images inline.
 pub fn case_images(case: &Case, base_dir: Option<&Path>) -> Vec<ImageSource> {
@@ -318,6 +334,7 @@ pub async fn run_episode(
     // The budget ran out without a diagnosis: ask once for it (not in strict AgentClinic routing).
     if stop == StopReason::BudgetExhausted && verdict.is_none() {
         let mut final_text = None;
+        let mut final_action = None;
         if config.routing == Routing::Tolerant {
             let view = DoctorView {
                 presentation: presentation.clone(),
@@ -339,6 +356,7 @@ pub async fn run_episode(
                         turn: config.max_turns + 1,
                     });
                     final_text = Some(reply.text);
+                    final_action = reply.action;
                 }
                 Err(failure) => {
                     recorder.push(EventKind::Error { role: RoleName::Doctor, message: failure.to_string() });
@@ -348,7 +366,10 @@ pub async fn run_episode(
             }
         }
         if stop == StopReason::BudgetExhausted {
-            let action: DoctorAction = final_text.as_deref().map(action::parse_text).unwrap_or_default();
+            let action: DoctorAction = final_action
+                .filter(|action| action.diagnosis.is_some())
+                .or_else(|| final_text.as_deref().map(action::parse_text))
+                .unwrap_or_default();
             match &action.diagnosis {
                 Some(diagnosis) => {
                     recorder.push(EventKind::Diagnosis { turn: config.max_turns + 1, diagnosis: diagnosis.clone() });

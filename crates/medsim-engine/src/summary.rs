@@ -22,6 +22,26 @@ pub fn wilson(successes: usize, n: usize) -> (f64, f64) {
     ((centre - half).max(0.0), (centre + half).min(1.0))
 }
 
+/// McNemar's exact test (two-sided) on paired outcomes: `b` pairs right only in the first
+/// condition, `c` right only in the second. The p-value of the binomial test of
+/// min(b, c) under Binomial(b + c, ½), doubled and capped at 1.
+pub fn mcnemar_exact(b: usize, c: usize) -> f64 {
+    let n = b + c;
+    if n == 0 {
+        return 1.0;
+    }
+    let k = b.min(c);
+    // Sum of C(n, i) / 2^n for i ≤ k, term by term in logs to stay finite for large n.
+    let log_half_n = -(n as f64) * std::f64::consts::LN_2;
+    let mut log_term = log_half_n; // i = 0: C(n, 0) = 1
+    let mut sum = log_term.exp();
+    for i in 0..k {
+        log_term += ((n - i) as f64).ln() - ((i + 1) as f64).ln();
+        sum += log_term.exp();
+    }
+    (2.0 * sum).min(1.0)
+}
+
 /// Accuracy over the episodes that reached a verdict.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Accuracy {
@@ -38,7 +58,8 @@ pub struct Accuracy {
 }
 
 impl Accuracy {
-    fn of(records: &[&EpisodeRecord]) -> Accuracy {
+    /// Accuracy of records.
+    pub fn of(records: &[&EpisodeRecord]) -> Accuracy {
         let judged = records.iter().filter(|record| record.outcome != Outcome::Error).count();
         let correct = records.iter().filter(|record| record.outcome == Outcome::Correct).count();
         let (ci_low, ci_high) = wilson(correct, judged);
@@ -242,6 +263,20 @@ pub fn markdown(summary: &Summary, title: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mcnemar_matches_the_binomial_table() {
+        // b = 1, c = 9: 2 * (1 + 10) / 1024 = 0.021484375.
+        assert!((mcnemar_exact(1, 9) - 0.021484375).abs() < 1e-12);
+        assert!((mcnemar_exact(9, 1) - 0.021484375).abs() < 1e-12);
+        assert_eq!(mcnemar_exact(0, 0), 1.0);
+        assert_eq!(mcnemar_exact(3, 3), 1.0);
+        // b = 0, c = 5: 2 / 32.
+        assert!((mcnemar_exact(0, 5) - 0.0625).abs() < 1e-12);
+        // Large n stays finite: b = 400, c = 600 is far below 0.001.
+        let p = mcnemar_exact(400, 600);
+        assert!(p > 0.0 && p < 1e-8, "{p}");
+    }
 
     #[test]
     fn wilson_matches_known_values() {

@@ -53,6 +53,17 @@ fn not_installed(model: &KnownModel) -> LlmError {
     LlmError::Config(format!("model {} is not installed\n  hint: run `medsim models pull {}`", model.name, model.name))
 }
 
+/// The local embedder a `local/…` spec names (the installed MiniLM).
+pub fn embedder(data_dir: &Path, model: &str) -> Result<embed::MiniLmEmbedder, LlmError> {
+    let known = registry::find(model)
+        .filter(|known| known.kind == registry::ModelKind::Embedder)
+        .ok_or_else(|| LlmError::Config(format!("local/{model} is not a known local embedder (all-minilm-l6-v2)")))?;
+    if !pull::is_installed(data_dir, known) {
+        return Err(not_installed(known));
+    }
+    embed::MiniLmEmbedder::load(&pull::install_dir(data_dir, known))
+}
+
 /// Registers the `local/` provider: `local/NAME` for a known model, `local/PATH.gguf` for any
 /// GGUF file. Each file is loaded once and shared by every role and episode that names it.
 pub fn register(factory: &ModelFactory, data_dir: PathBuf, config: LlamaConfig) {

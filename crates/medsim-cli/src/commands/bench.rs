@@ -93,6 +93,9 @@ async fn measure(cases: &[Case], latency_ms: f64, turns: u32, concurrency: usize
         doctor_bias: None,
         patient_bias: None,
         prompts: None,
+        strategy: "baseline".into(),
+        memory: None,
+        embedder: None,
     };
     let directory = tempfile_dir()?;
     let run_dir = RunDir::new(&directory);
@@ -114,8 +117,9 @@ async fn measure(cases: &[Case], latency_ms: f64, turns: u32, concurrency: usize
             let settings = &settings;
             let config = config.clone();
             async move {
-                let built =
-                    build(&setup, &case, settings, places, factory, prompts, None, None).await.expect("bench actors");
+                let built = build(&setup, &case, settings, places, factory, prompts, None, None, &Default::default())
+                    .await
+                    .expect("bench actors");
                 let episode = run_episode(&case, &[], &built.actors, &config, None).await;
                 EpisodeRecord::new(episode, repeat, Vec::new(), None)
             }

@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use medsim_agents::prompts::PromptSet;
+use medsim_agents::strategic::{MemoryAccess, StrategicDoctor};
+use medsim_agents::strategy::Strategies;
 use medsim_agents::{
     ChannelSeat, DoctorActor, DoctorView, GroundedMeasurementActor, Judge, MeasurementActor, ModelDoctor,
     ModelMeasurement, ModelPatient, ModelSeat, PatientActor, PatientView, Rendering, measurement_information,
@@ -50,6 +52,15 @@ type HumanSeat = (Seat, Arc<dyn DoctorActor>, Arc<dyn PatientActor>);
 pub struct Built {
     pub actors: Actors,
     pub prompts: Arc<PromptSet>,
+    /// The doctor's model seat (for reflection after the verdict), when a model plays it.
+    pub doctor_seat: Option<ModelSeat>,
+}
+
+/// The doctor's strategies and its access to experience memory, set up once per command.
+#[derive(Clone, Default)]
+pub struct StrategySetup {
+    pub strategies: Strategies,
+    pub memory: Option<MemoryAccess>,
 }
 
 /// The prompt templates a setup asks for, with its biases checked. Loaded once per command,
@@ -76,6 +87,7 @@ pub async fn build(
     prompts: Arc<PromptSet>,
     human: Option<HumanSeat>,
     seed: Option<(u64, u32)>,
+    strategy: &StrategySetup,
 ) -> Result<Built> {
     let prices = Arc::new(settings.llm.price_table());
     let seat_for = async |role: RoleName| -> Result<ModelSeat> {
@@ -97,14 +109,26 @@ pub async fn build(
     };
     let strict = setup.strict_agentclinic;
     let rendering = if strict { Rendering::AgentClinic } else { Rendering::Readable };
-    let model_doctor = async || -> Result<Arc<dyn DoctorActor>> {
-        let doctor: Arc<dyn DoctorActor> = Arc::new(ModelDoctor {
-            seat: seat_for(RoleName::Doctor).await?,
+    let model_doctor = async || -> Result<(Arc<dyn DoctorActor>, ModelSeat)> {
+        let seat = seat_for(RoleName::Doctor).await?;
+        let base = ModelDoctor {
+            seat: seat.clone(),
             prompts: prompts.clone(),
             bias: setup.doctor_bias.clone(),
             protocol: setup.protocol.into(),
-        });
-        Ok(doctor)
+        };
+        if strategy.strategies.is_baseline() {
+            let doctor: Arc<dyn DoctorActor> = Arc::new(base);
+            return Ok((doctor, seat));
+        }
+        // Best-of-N's verifier is the judge's model, shown the transcript and a candidate only.
+        let verifier = match strategy.strategies.best_of {
+            Some(_) => Some(seat_for(RoleName::Judge).await?),
+            None => None,
+        };
+        let doctor: Arc<dyn DoctorActor> =
+            Arc::new(StrategicDoctor::new(base, strategy.strategies.clone(), strategy.memory.clone(), verifier));
+        Ok((doctor, seat))
     };
     let model_patient = async || -> Result<Arc<dyn PatientActor>> {
         let patient: Arc<dyn PatientActor> = Arc::new(ModelPatient {
@@ -117,10 +141,16 @@ pub async fn build(
         Ok(patient)
     };
     // A person may take one seat; models take the others.
-    let (doctor, patient) = match human {
-        Some((Seat::Doctor, doctor, _)) => (doctor, model_patient().await?),
-        Some((Seat::Patient, _, patient)) => (model_doctor().await?, patient),
-        None => (model_doctor().await?, model_patient().await?),
+    let (doctor, patient, doctor_seat) = match human {
+        Some((Seat::Doctor, doctor, _)) => (doctor, model_patient().await?, None),
+        Some((Seat::Patient, _, patient)) => {
+            let (doctor, seat) = model_doctor().await?;
+            (doctor, patient, Some(seat))
+        }
+        None => {
+            let (doctor, seat) = model_doctor().await?;
+            (doctor, model_patient().await?, Some(seat))
+        }
     };
     let measurement: Arc<dyn MeasurementActor> = match setup.measurement {
         MeasurementMode::Grounded => Arc::new(GroundedMeasurementActor { grounded: GroundedMeasurement::new(case) }),
@@ -138,7 +168,7 @@ pub async fn build(
         options: case.options.iter().map(|option| (option.text.clone(), option.correct)).collect(),
         strict,
     });
-    Ok(Built { actors: Actors { doctor, patient, measurement, judge }, prompts })
+    Ok(Built { actors: Actors { doctor, patient, measurement, judge }, prompts, doctor_seat })
 }
 
 pub fn config(setup: &SetupArgs) -> EpisodeConfig {
@@ -198,8 +228,19 @@ pub fn consult(args: ConsultArgs, store: &DatasetStore, settings: &Settings, pla
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
         let factory = settings.factory(&CacheArgs::default(), &places.cache_dir, &places.data_dir)?;
-        let built =
-            build(&args.setup, &case, settings, places, &factory, load_prompts(&args.setup)?, None, None).await?;
+        let built = {
+            let (strategy, _) = super::learn::evaluation_strategy(
+                &args.setup,
+                places,
+                &factory,
+                &dataset,
+                std::slice::from_ref(&case),
+                None,
+            )
+            .await?;
+            build(&args.setup, &case, settings, places, &factory, load_prompts(&args.setup)?, None, None, &strategy)
+                .await?
+        };
         let images = case_images(&case, dataset.base_dir.as_deref());
         let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
         let json = args.json;
@@ -240,7 +281,18 @@ pub fn play(seat: Seat, args: ConsultArgs, store: &DatasetStore, settings: &Sett
         let human = (seat, Arc::new(doctor_seat) as Arc<dyn DoctorActor>, Arc::new(patient_seat) as Arc<dyn PatientActor>);
         let factory = settings.factory(&CacheArgs::default(), &places.cache_dir, &places.data_dir)?;
         let built =
-            build(&args.setup, &case, settings, places, &factory, load_prompts(&args.setup)?, Some(human), None).await?;
+            build(
+                &args.setup,
+                &case,
+                settings,
+                places,
+                &factory,
+                load_prompts(&args.setup)?,
+                Some(human),
+                None,
+                &Default::default(),
+            )
+            .await?;
         match seat {
             Seat::Doctor => {
                 println!("You are the doctor. {}", case.objective);

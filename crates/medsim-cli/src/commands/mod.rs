@@ -4,6 +4,7 @@ mod bench;
 mod cases;
 mod consult;
 mod datasets;
+mod learn;
 mod llm;
 mod models;
 mod run;
@@ -35,6 +36,18 @@ pub fn run(cli: Cli) -> Result<Exit> {
             let places =
                 Places { cache_dir: store()?.cache_dir, data_dir: data_dir(&cli.global)?, offline: cli.global.offline };
             run::run(*args, &store()?, &settings, &places)
+        }
+        Command::Learn(args) => {
+            let settings = Settings::load(cli.global.config.as_deref())?;
+            let places =
+                Places { cache_dir: store()?.cache_dir, data_dir: data_dir(&cli.global)?, offline: cli.global.offline };
+            learn::learn(*args, &store()?, &settings, &places)
+        }
+        Command::Ablate(args) => {
+            let settings = Settings::load(cli.global.config.as_deref())?;
+            let places =
+                Places { cache_dir: store()?.cache_dir, data_dir: data_dir(&cli.global)?, offline: cli.global.offline };
+            learn::ablate(*args, &store()?, &settings, &places)
         }
         Command::Summary { dir, json } => run::summary(&dir, json),
         Command::Bench { dataset, latency_ms, concurrency, turns, json } => {

@@ -13,7 +13,9 @@ use medsim_engine::summary::{Summary, markdown, summarise};
 use medsim_engine::{case_images, run_all, run_episode};
 use serde_json::{Value, json};
 
-use super::consult::{build, config, load_prompts, print_event};
+use medsim_agents::strategic::Learner;
+
+use super::consult::{StrategySetup, build, config, load_prompts, print_event};
 use super::{Places, print_json};
 use crate::cli::{RunArgs, SetupArgs};
 use crate::datasets::DatasetStore;
@@ -37,7 +39,7 @@ fn fingerprint(run: &Value) -> Value {
 
 pub fn run(args: RunArgs, store: &DatasetStore, settings: &Settings, places: &Places) -> Result<Exit> {
     let started = Instant::now();
-    let (directory, setup, dataset_spec, selected, repeats, seed) = match &args.resume {
+    let (directory, setup, dataset_spec, selected, repeats, seed, split) = match &args.resume {
         Some(directory) => {
             let run_dir = RunDir::new(directory);
             let recorded = run_dir.read_run().map_err(|error| BadInput(format!("cannot resume: {error}")))?;
@@ -63,39 +65,28 @@ pub fn run(args: RunArgs, store: &DatasetStore, settings: &Settings, places: &Pl
                 Some(cases),
                 recorded["repeats"].as_u64().unwrap_or(1) as u32,
                 recorded["seed"].as_u64().unwrap_or(0),
+                recorded.get("split").cloned().unwrap_or(Value::Null),
             )
         }
         None => {
-            let directory = args.out.clone().unwrap_or_else(|| {
-                let stamp = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_secs())
-                    .unwrap_or(0);
-                Path::new("runs").join(format!("{stamp}-{}", args.dataset.replace(['/', '.'], "_")))
-            });
-            if RunDir::new(&directory).run_json().exists() {
-                return Err(BadInput(format!(
-                    "{} already holds a run\n  hint: `medsim run --resume {}` finishes it; choose another --out for a new run",
-                    directory.display(),
-                    directory.display()
-                ))
-                .into());
-            }
-            (directory, args.setup.clone(), args.dataset.clone(), None, args.repeats.max(1), args.seed)
+            let directory = args.out.clone().unwrap_or_else(|| default_directory(&args.dataset));
+            (directory, args.setup.clone(), args.dataset.clone(), None, args.repeats.max(1), args.seed, Value::Null)
         }
     };
     let dataset = store.load(&dataset_spec, LoadOptions::default())?;
-    let cases: Vec<Case> = match &selected {
-        Some(ids) => ids
-            .iter()
-            .map(|id| {
-                dataset.case(id).cloned().ok_or_else(|| {
-                    BadInput(format!("case {id:?} of the recorded run is no longer in {}", dataset.name))
+    let (cases, split) = match &selected {
+        Some(ids) => (
+            ids.iter()
+                .map(|id| {
+                    dataset.case(id).cloned().ok_or_else(|| {
+                        BadInput(format!("case {id:?} of the recorded run is no longer in {}", dataset.name))
+                    })
                 })
-            })
-            .collect::<Result<_, _>>()?,
+                .collect::<Result<Vec<Case>, _>>()?,
+            split,
+        ),
         None => {
-            let mut chosen: Vec<Case> = if args.cases.is_empty() {
+            let chosen: Vec<Case> = if args.cases.is_empty() {
                 dataset.cases.clone()
             } else {
                 args.cases
@@ -105,16 +96,86 @@ pub fn run(args: RunArgs, store: &DatasetStore, settings: &Settings, places: &Pl
                     })
                     .collect::<Result<_, _>>()?
             };
+            let (mut chosen, split) = super::learn::apply_split(chosen, &dataset.cases, &args.split);
             if let Some(limit) = args.limit {
                 chosen.truncate(limit);
             }
-            chosen
+            (chosen, split)
         }
     };
-    let run_dir = RunDir::new(&directory);
     let factory = settings.factory(&args.cache, &places.cache_dir, &places.data_dir)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let (strategy, memory_info) =
+        runtime.block_on(super::learn::evaluation_strategy(&setup, places, &factory, &dataset, &cases, None))?;
+    let plan = Plan {
+        directory: directory.clone(),
+        dataset_spec,
+        cases,
+        repeats,
+        seed,
+        concurrency: args.concurrency,
+        setup,
+        resume: args.resume.is_some(),
+        retry_errors: args.retry_errors,
+        extra: json!({ "kind": "run", "split": split, "strategies": strategy.strategies, "memory": memory_info }),
+        strategy,
+        learner: None,
+    };
+    let summary = execute(&plan, &dataset, settings, places, &factory, &runtime)?;
+    print!("{}", markdown(&summary, &format!("medsim run {}", directory.display())));
+    eprintln!("wrote {} in {:.1}s", directory.display(), started.elapsed().as_secs_f64());
+    Ok(Exit::Ok)
+}
 
+/// `runs/<time>-<dataset>`.
+pub fn default_directory(dataset: &str) -> std::path::PathBuf {
+    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    Path::new("runs").join(format!("{stamp}-{}", dataset.replace(['/', '.'], "_")))
+}
+
+/// Writing experience memory after each verdict (learning runs): the learner and each case's
+/// position in the training order.
+pub struct LearnerPlan {
+    pub learner: Arc<Learner>,
+    pub train_index: std::collections::HashMap<String, u32>,
+}
+
+/// Everything one run directory needs.
+pub struct Plan {
+    pub directory: std::path::PathBuf,
+    pub dataset_spec: String,
+    pub cases: Vec<Case>,
+    pub repeats: u32,
+    pub seed: u64,
+    pub concurrency: usize,
+    pub setup: SetupArgs,
+    pub resume: bool,
+    pub retry_errors: bool,
+    /// Added to run.json (kind, split, strategies, memory).
+    pub extra: Value,
+    pub strategy: StrategySetup,
+    pub learner: Option<LearnerPlan>,
+}
+
+/// Runs (or finishes) one run directory and writes its summary.
+pub fn execute(
+    plan: &Plan,
+    dataset: &medsim_core::Dataset,
+    settings: &Settings,
+    places: &Places,
+    factory: &medsim_llm::ModelFactory,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<Summary> {
+    let setup = &plan.setup;
+    let run_dir = RunDir::new(&plan.directory);
+    if !plan.resume && run_dir.run_json().exists() {
+        return Err(BadInput(format!(
+            "{} already holds a run\n  hint: `medsim run --resume {}` finishes it; choose another --out for a new run",
+            plan.directory.display(),
+            plan.directory.display()
+        ))
+        .into());
+    }
     // Resolve every role's model once (installing the embedded default if needed).
     let mut roles = serde_json::Map::new();
     runtime.block_on(async {
@@ -130,21 +191,26 @@ pub fn run(args: RunArgs, store: &DatasetStore, settings: &Settings, places: &Pl
         }
         anyhow::Ok(())
     })?;
-    let prompts = load_prompts(&setup)?;
-    let run = json!({
+    let prompts = load_prompts(setup)?;
+    let mut run = json!({
         "schema": RUN_SCHEMA,
-        "run_id": directory.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default(),
+        "run_id": plan.directory.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default(),
         "medsim_version": env!("CARGO_PKG_VERSION"),
-        "dataset": {"spec": dataset_spec, "name": dataset.name, "origin": dataset.origin, "sha256": dataset.sha256, "format": dataset.format},
-        "cases": cases.iter().map(|case| case.id.clone()).collect::<Vec<_>>(),
-        "repeats": repeats,
-        "seed": seed,
-        "concurrency": args.concurrency,
+        "dataset": {"spec": plan.dataset_spec, "name": dataset.name, "origin": dataset.origin, "sha256": dataset.sha256, "format": dataset.format},
+        "cases": plan.cases.iter().map(|case| case.id.clone()).collect::<Vec<_>>(),
+        "repeats": plan.repeats,
+        "seed": plan.seed,
+        "concurrency": plan.concurrency,
         "setup": setup,
         "roles": roles,
         "prompts": prompts.versions(),
     });
-    if args.resume.is_some() {
+    if let (Some(run), Some(extra)) = (run.as_object_mut(), plan.extra.as_object()) {
+        for (key, value) in extra {
+            run.insert(key.clone(), value.clone());
+        }
+    }
+    if plan.resume && run_dir.run_json().exists() {
         let recorded = run_dir.read_run()?;
         if fingerprint(&recorded)["dataset"] != fingerprint(&run)["dataset"] {
             return Err(BadInput(format!(
@@ -156,27 +222,28 @@ pub fn run(args: RunArgs, store: &DatasetStore, settings: &Settings, places: &Pl
     } else {
         run_dir.write_run(&run)?;
     }
-    if args.retry_errors {
+    if plan.retry_errors {
         let dropped = run_dir.rewrite_without(|record| record.outcome == Outcome::Error)?;
         eprintln!("retrying {dropped} episode(s) that ended in an error");
     }
     let existing = run_dir.read_episodes()?;
     let done = done_keys(&existing);
+    let repeats = plan.repeats;
     let jobs: Vec<(Case, u32)> = (0..repeats)
-        .flat_map(|repeat| cases.iter().map(move |case| (case.clone(), repeat)))
+        .flat_map(|repeat| plan.cases.iter().map(move |case| (case.clone(), repeat)))
         .filter(|(case, repeat)| !done.contains(&(case.id.clone(), *repeat)))
         .collect();
-    let total = cases.len() * repeats as usize;
+    let total = plan.cases.len() * repeats as usize;
     eprintln!(
         "run {}: {} case(s) × {repeats} repeat(s) = {total} episode(s); {} already done; {} to run at concurrency {}",
-        directory.display(),
-        cases.len(),
+        plan.directory.display(),
+        plan.cases.len(),
         existing.len(),
         jobs.len(),
-        args.concurrency
+        plan.concurrency
     );
     let mut appender = run_dir.appender()?;
-    let episode_config = config(&setup);
+    let episode_config = config(setup);
     let base_dir = dataset.base_dir.clone();
     let progress = Progress::new(total as u64, existing.len() as u64);
     let counts = Mutex::new(existing.iter().fold(
@@ -192,25 +259,57 @@ pub fn run(args: RunArgs, store: &DatasetStore, settings: &Settings, places: &Pl
         },
     ));
     let bias = setup.doctor_bias.clone();
+    let seed = plan.seed;
     runtime.block_on(async {
-        let setup = Arc::new(setup.clone());
         run_all(
             jobs,
-            args.concurrency,
+            plan.concurrency,
             |case, repeat| {
-                let setup = setup.clone();
                 let prompts = prompts.clone();
-                let factory = &factory;
                 let base_dir = base_dir.clone();
                 let episode_config = episode_config.clone();
                 let bias = bias.clone();
                 async move {
                     let seed = episode_seed(seed, &case.id, repeat);
                     let tags: Vec<String> = case.specialty.iter().chain(&case.tags).cloned().collect();
-                    match build(&setup, &case, settings, places, factory, prompts, None, Some((seed, repeat))).await {
+                    match build(
+                        setup,
+                        &case,
+                        settings,
+                        places,
+                        factory,
+                        prompts,
+                        None,
+                        Some((seed, repeat)),
+                        &plan.strategy,
+                    )
+                    .await
+                    {
                         Ok(built) => {
                             let images = case_images(&case, base_dir.as_deref());
-                            let episode = run_episode(&case, &images, &built.actors, &episode_config, None).await;
+                            let mut episode = run_episode(&case, &images, &built.actors, &episode_config, None).await;
+                            if let (Some(learning), Some(verdict), Some(seat)) =
+                                (&plan.learner, episode.verdict.clone(), &built.doctor_seat)
+                            {
+                                let lesson = medsim_agents::strategic::Lesson {
+                                    case_id: &case.id,
+                                    presentation: &case.objective,
+                                    train_index: learning.train_index.get(&case.id).copied().unwrap_or(u32::MAX),
+                                    events: &episode.events,
+                                    verdict: &verdict,
+                                };
+                                match learning
+                                    .learner
+                                    .after_verdict(seat, &built.prompts, built.actors.judge.as_ref(), lesson)
+                                    .await
+                                {
+                                    Ok(events) => episode.append(events),
+                                    Err(error) => episode.append(vec![medsim_core::transcript::EventKind::Error {
+                                        role: medsim_core::transcript::RoleName::Doctor,
+                                        message: format!("learning after the verdict failed: {error}"),
+                                    }]),
+                                }
+                            }
                             EpisodeRecord::new(episode, repeat, tags, bias)
                         }
                         Err(error) => EpisodeRecord::new(failed_episode(&case, error.to_string()), repeat, tags, bias),
@@ -232,10 +331,7 @@ pub fn run(args: RunArgs, store: &DatasetStore, settings: &Settings, places: &Pl
     })?;
     progress.finish();
     let records = run_dir.read_episodes()?;
-    let summary = write_summary(&run_dir, &records)?;
-    print!("{}", markdown(&summary, &format!("medsim run {}", directory.display())));
-    eprintln!("wrote {} in {:.1}s", directory.display(), started.elapsed().as_secs_f64());
-    Ok(Exit::Ok)
+    write_summary(&run_dir, &records)
 }
 
 fn default_setup() -> SetupArgs {
@@ -324,7 +420,7 @@ impl Progress {
     }
 }
 
-fn write_summary(run_dir: &RunDir, records: &[EpisodeRecord]) -> Result<Summary> {
+pub fn write_summary(run_dir: &RunDir, records: &[EpisodeRecord]) -> Result<Summary> {
     let summary = summarise(records);
     std::fs::write(run_dir.path.join("summary.json"), serde_json::to_string_pretty(&summary)? + "\n")?;
     std::fs::write(

@@ -4,6 +4,7 @@
 mod cases;
 mod consult;
 mod datasets;
+mod learn;
 mod llm;
 mod run;
 mod support;

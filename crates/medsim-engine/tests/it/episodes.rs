@@ -18,15 +18,15 @@ use medsim_llm::script::server::{RecordedRequest, ServerHandle, start};
 use medsim_llm::transport::RetryPolicy;
 use medsim_llm::{LlmSettings, ModelFactory};
 
-fn case(id: &str) -> Case {
+pub fn case(id: &str) -> Case {
     builtin().case(id).unwrap().clone()
 }
 
-async fn serve(script: &str) -> ServerHandle {
+pub async fn serve(script: &str) -> ServerHandle {
     start(CompiledScript::parse(script, "episode-test").unwrap(), "127.0.0.1:0".parse().unwrap(), None).await.unwrap()
 }
 
-fn factory(base: &str) -> ModelFactory {
+pub fn factory(base: &str) -> ModelFactory {
     let mut settings = LlmSettings {
         retry: RetryPolicy {
             max_attempts: 2,
@@ -70,11 +70,11 @@ fn actors(base: &str, case: &Case, routing: Routing, protocol: Protocol) -> Acto
     }
 }
 
-fn text_of(request: &RecordedRequest) -> String {
+pub fn text_of(request: &RecordedRequest) -> String {
     serde_json::to_string(&request.body["messages"]).unwrap()
 }
 
-fn by_role<'a>(requests: &'a [RecordedRequest], role: &str) -> Vec<&'a RecordedRequest> {
+pub fn by_role<'a>(requests: &'a [RecordedRequest], role: &str) -> Vec<&'a RecordedRequest> {
     requests.iter().filter(|request| request.role.as_deref() == Some(role)).collect()
 }
 

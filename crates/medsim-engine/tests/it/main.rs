@@ -4,3 +4,4 @@
 
 mod episodes;
 mod schemas;
+mod strategies;
