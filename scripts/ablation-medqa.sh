@@ -13,7 +13,7 @@ MEDSIM=${MEDSIM:-./target/release/medsim}
 COMMON=(--dataset "$MEDQA" --split-seed 1 --train-size 24 --max-turns 3 --concurrency 8
         --cache read-write --cache-path "$OUT/llm-cache.sqlite")
 mkdir -p "$OUT"
-"$MEDSIM" learn "${COMMON[@]}" --memory "$OUT/memory.sqlite" --strategy memory,reflection \
+"$MEDSIM" learn "${COMMON[@]}" --memory "$OUT/memory.sqlite" --strategy reflection \
     --curve 0,24 --test-limit 30 --out "$OUT/learn"
 "$MEDSIM" ablate "${COMMON[@]}" --split test --limit 30 --memory "$OUT/memory.sqlite" \
     --grid "baseline;memory;memory,reflection;panel:n=3:rounds=1;self-consistency:k=3" --out "$OUT/ablate"

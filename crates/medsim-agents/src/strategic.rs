@@ -537,8 +537,11 @@ pub async fn reflect(
     let reply = seat.call(system, Message::user(user), prompts.label("reflect.j2")).await?;
     out.extend(reply.calls);
     let lesson = reply.text;
+    // The retry is shown the lesson with the answer blanked out: a retry that is right only
+    // because the lesson names the diagnosis would say nothing about the lesson.
+    let shown = redact(&lesson, correct);
     let system = prompts.render("retry.j2", minijinja::context! {})?;
-    let user = prompts.render("retry_user.j2", minijinja::context! { transcript => transcript, lesson => lesson })?;
+    let user = prompts.render("retry_user.j2", minijinja::context! { transcript => transcript, lesson => shown })?;
     let reply = seat.call(system, Message::user(user), prompts.label("retry.j2")).await?;
     out.extend(reply.calls);
     let retry = action::parse_text(&reply.text).diagnosis.or_else(|| {
@@ -559,6 +562,53 @@ pub async fn reflect(
     Ok(Reflected { lesson, retry_correct, events: out })
 }
 
+/// The text with every mention of the diagnosis (up to case, punctuation, plurals, word order,
+/// and its parenthetical or alternative forms) replaced by `[the correct diagnosis]`.
+pub fn redact(text: &str, diagnosis: &str) -> String {
+    const MASK: &str = "[the correct diagnosis]";
+    let forms = medsim_core::matching::variants(diagnosis);
+    let mut out = text.to_owned();
+    for _ in 0..64 {
+        // Words of the current text: byte span and normalised token (stopwords have none).
+        let mut words: Vec<(usize, usize, String)> = Vec::new();
+        let mut start = None;
+        for (index, character) in out.char_indices().chain(std::iter::once((out.len(), ' '))) {
+            match (character.is_alphanumeric(), start) {
+                (true, None) => start = Some(index),
+                (false, Some(begin)) => {
+                    if let Some(token) = medsim_core::matching::tokens(&out[begin..index]).into_iter().next() {
+                        words.push((begin, index, token));
+                    }
+                    start = None;
+                }
+                _ => {}
+            }
+        }
+        let mut found = None;
+        'forms: for form in &forms {
+            let width = form.len();
+            if width == 0 || width > words.len() {
+                continue;
+            }
+            let mut sorted_form = form.clone();
+            sorted_form.sort();
+            for window in words.windows(width) {
+                let mut tokens: Vec<String> = window.iter().map(|(_, _, token)| token.clone()).collect();
+                tokens.sort();
+                if tokens == sorted_form {
+                    found = Some((window[0].0, window[width - 1].1));
+                    break 'forms;
+                }
+            }
+        }
+        match found {
+            Some((begin, end)) => out.replace_range(begin..end, MASK),
+            None => break,
+        }
+    }
+    out
+}
+
 /// Whether a role other than the doctor could have seen a text: used by tests and audits to
 /// check that private reasoning stays private.
 pub fn is_private(kind: &EventKind) -> bool {
@@ -576,6 +626,19 @@ pub fn is_private(kind: &EventKind) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_answer_is_blanked_out_of_a_lesson() {
+        assert_eq!(
+            redact("The correct diagnosis is Myasthenia gravis; next time test for myasthenia GRAVIS early.", "Myasthenia gravis"),
+            "The correct diagnosis is [the correct diagnosis]; next time test for [the correct diagnosis] early."
+        );
+        assert_eq!(
+            redact("Think of PML in immunosuppressed patients.", "Progressive multifocal encephalopathy (PML)"),
+            "Think of [the correct diagnosis] in immunosuppressed patients."
+        );
+        assert_eq!(redact("Ask about travel.", "Pulmonary embolism"), "Ask about travel.");
+    }
 
     #[test]
     fn copied_reasoning_is_cut_from_the_reply() {

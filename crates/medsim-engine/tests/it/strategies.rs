@@ -355,6 +355,18 @@ async fn reflection_stores_a_lesson_only_when_the_retry_is_right() {
         .expect("retry request");
     assert!(!text_of(retry_request).contains(ground_truth), "the retry is not shown the answer");
     assert!(text_of(retry_request).contains("LESSON: exertional pressure"));
+    // A lesson that names the answer has it blanked out for the retry, and is stored whole.
+    let naming = reflection_script(ground_truth).replace(
+        "LESSON: exertional pressure spreading to the jaw needs an ECG before anything else.",
+        "LESSON: this was an acute inferior ST-elevation myocardial infarction; get an ECG first.",
+    );
+    let (_, requests, memory, _) = learn_once(&naming).await;
+    let retry_request = requests
+        .iter()
+        .find(|request| text_of(request).contains("with the lesson from your experience"))
+        .expect("retry request");
+    assert!(text_of(retry_request).contains("LESSON: this was an [the correct diagnosis]; get an ECG first."));
+    assert!(memory.entries()[0].text.contains("acute inferior ST-elevation myocardial infarction"));
 
     // The retry is still wrong: nothing is stored.
     let (_, _, memory, events) = learn_once(&reflection_script("Gastritis")).await;
