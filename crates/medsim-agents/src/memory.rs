@@ -469,7 +469,8 @@ impl VectorIndex {
     fn build(&self) -> Ivf {
         let n = self.len();
         let d = self.dimensions;
-        let lists = ((n as f64).sqrt() as usize).clamp(16, 4096);
+        // About 2√n lists: short lists to scan, few enough centroids to compare.
+        let lists = ((2.0 * (n as f64).sqrt()) as usize).clamp(16, 4096);
         // Train on an evenly strided sample, at most 64 points per list.
         let sample_size = (lists * 64).min(n);
         let stride = (n / sample_size).max(1);
@@ -531,7 +532,7 @@ impl VectorIndex {
             Some(ivf) => {
                 let d = self.dimensions;
                 let lists = ivf.lists.len();
-                let probes = (lists / 16).max(8).min(lists);
+                let probes = (lists / 64).max(6).min(lists);
                 let mut nearest_lists = TopK::new(probes);
                 for list in 0..lists {
                     nearest_lists.offer(list, dot(query, &ivf.centroids[list * d..(list + 1) * d]));
