@@ -630,7 +630,10 @@ mod tests {
     #[test]
     fn the_answer_is_blanked_out_of_a_lesson() {
         assert_eq!(
-            redact("The correct diagnosis is Myasthenia gravis; next time test for myasthenia GRAVIS early.", "Myasthenia gravis"),
+            redact(
+                "The correct diagnosis is Myasthenia gravis; next time test for myasthenia GRAVIS early.",
+                "Myasthenia gravis"
+            ),
             "The correct diagnosis is [the correct diagnosis]; next time test for [the correct diagnosis] early."
         );
         assert_eq!(

@@ -154,7 +154,8 @@ async fn measure(cases: &[Case], latency_ms: f64, turns: u32, concurrency: usize
     let calls_per_episode: Vec<u64> = records
         .iter()
         .map(|record| {
-            record.episode.events.iter().filter(|event| matches!(event.kind, EventKind::ModelCall { .. })).count() as u64
+            record.episode.events.iter().filter(|event| matches!(event.kind, EventKind::ModelCall { .. })).count()
+                as u64
         })
         .collect();
     let calls = calls_per_episode.iter().sum();

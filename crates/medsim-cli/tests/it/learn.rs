@@ -198,6 +198,20 @@ fn memory_is_learned_from_training_cases_only_and_evaluation_never_writes_it() {
     assert!(baseline_run["setup"]["memory"].is_null());
     let panel_run = read_json(&Path::new(arms[3]["dir"].as_str().unwrap()).join("run.json"));
     assert_eq!(panel_run["strategies"]["panel"]["n"], 3);
+    // Every run.json of learning, the curve and the ablation follows the run schema.
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../schemas/run.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    for run_json in [out.join("train/run.json"), out.join("curve-4/run.json"), test_dir.join("run.json")]
+        .into_iter()
+        .chain(arms.iter().map(|arm| Path::new(arm["dir"].as_str().unwrap()).join("run.json")))
+    {
+        let value = read_json(&run_json);
+        let errors: Vec<String> = validator.iter_errors(&value).map(|error| error.to_string()).collect();
+        assert!(errors.is_empty(), "{}: {errors:?}", run_json.display());
+    }
     let markdown = std::fs::read_to_string(ablation.join("ablation.md")).unwrap();
     assert!(markdown.contains("McNemar") && markdown.contains("| self-consistency:k=3 |"), "{markdown}");
     assert_eq!(sha256(&memory_path), before, "ablation never writes the memory");
