@@ -478,7 +478,7 @@ impl Learner {
             events.push(EventKind::MemoryWrite { buffer: "record".into(), entry: id });
             return Ok(events);
         }
-        if !self.reflection || verdict.diagnosis.is_empty() && lesson.events.is_empty() {
+        if !self.reflection {
             return Ok(events);
         }
         let reflected = reflect(seat, prompts, judge, lesson.events, &verdict.diagnosis, &verdict.ground_truth).await?;
