@@ -416,6 +416,8 @@ pub struct Learner {
     pub dataset: String,
     /// Reflect on wrong verdicts.
     pub reflection: bool,
+    /// Show the retry the lesson as written, answer and all (MedAgentSim's filter).
+    pub unmasked: bool,
 }
 
 /// A training episode as the learner sees it, after its verdict.
@@ -481,7 +483,9 @@ impl Learner {
         if !self.reflection {
             return Ok(events);
         }
-        let reflected = reflect(seat, prompts, judge, lesson.events, &verdict.diagnosis, &verdict.ground_truth).await?;
+        let reflected =
+            reflect(seat, prompts, judge, lesson.events, &verdict.diagnosis, &verdict.ground_truth, !self.unmasked)
+                .await?;
         events.extend(reflected.events);
         if reflected.retry_correct {
             let key = format!("{}\n{}", lesson.presentation, reflected.lesson);
@@ -524,6 +528,7 @@ pub async fn reflect(
     events: &[Event],
     wrong: &str,
     correct: &str,
+    mask: bool,
 ) -> Result<Reflected, ActorError> {
     let transcript = clip_start(&transcript_of(events), 3000);
     let mut seat = seat.clone();
@@ -539,7 +544,7 @@ pub async fn reflect(
     let lesson = reply.text;
     // The retry is shown the lesson with the answer blanked out: a retry that is right only
     // because the lesson names the diagnosis would say nothing about the lesson.
-    let shown = redact(&lesson, correct);
+    let shown = if mask { redact(&lesson, correct) } else { lesson.clone() };
     let system = prompts.render("retry.j2", minijinja::context! {})?;
     let user = prompts.render("retry_user.j2", minijinja::context! { transcript => transcript, lesson => shown })?;
     let reply = seat.call(system, Message::user(user), prompts.label("retry.j2")).await?;

@@ -4,9 +4,10 @@
 //! - `cot`: the doctor reasons privately before each action and before the diagnosis;
 //! - `memory[:k=N]`: the k most similar solved cases of experience memory are placed in the
 //!   doctor's prompt as worked examples;
-//! - `reflection`: the lessons mechanism. In `medsim learn` the doctor reflects on each wrong
-//!   verdict and stores the lesson if it fixes the retried diagnosis; with `memory`, lessons are
-//!   retrieved beside the solved cases;
+//! - `reflection[:mask=false]`: the lessons mechanism. In `medsim learn` the doctor reflects on
+//!   each wrong verdict and stores the lesson if it fixes the retried diagnosis (the retry sees
+//!   the lesson with the answer blanked out; `mask=false` shows it as written, as MedAgentSim
+//!   does); with `memory`, lessons are retrieved beside the solved cases;
 //! - `panel[:n=N][:rounds=R]`: n doctors with distinct roles discuss for r rounds and vote;
 //! - `self-consistency[:k=K][:temperature=T]`: k sampled final diagnoses, voted;
 //! - `best-of[:n=N][:temperature=T]`: n sampled final diagnoses, the one a verifier (the judge
@@ -64,6 +65,10 @@ pub struct Strategies {
     pub memory: Option<MemoryStrategy>,
     /// Lessons from reflection.
     pub reflection: bool,
+    /// Reflection's retry sees the lesson as written, even where it names the answer
+    /// (MedAgentSim's filter); by default the answer is blanked out of it.
+    #[serde(default)]
+    pub reflection_unmasked: bool,
     /// Doctors' panel.
     pub panel: Option<PanelStrategy>,
     /// Self-consistency.
@@ -72,7 +77,7 @@ pub struct Strategies {
     pub best_of: Option<SamplingStrategy>,
 }
 
-const NAMES: &str = "cot, memory[:k=N], reflection, panel[:n=N][:rounds=R], self-consistency[:k=K][:temperature=T], best-of[:n=N][:temperature=T], baseline";
+const NAMES: &str = "cot, memory[:k=N], reflection[:mask=false], panel[:n=N][:rounds=R], self-consistency[:k=K][:temperature=T], best-of[:n=N][:temperature=T], baseline";
 
 impl Strategies {
     /// Parses a comma-separated list; `""`, `none` and `baseline` mean no strategy.
@@ -91,7 +96,8 @@ impl Strategies {
                 params.push((key.trim().to_ascii_lowercase(), value.trim().to_owned()));
             }
             let allowed: &[&str] = match name.as_str() {
-                "cot" | "reflection" | "baseline" | "none" => &[],
+                "cot" | "baseline" | "none" => &[],
+                "reflection" => &["mask"],
                 "memory" => &["k"],
                 "panel" => &["n", "rounds"],
                 "self-consistency" | "sc" => &["k", "temperature"],
@@ -133,7 +139,22 @@ impl Strategies {
             };
             match name.as_str() {
                 "cot" => strategies.cot = true,
-                "reflection" => strategies.reflection = true,
+                "reflection" => {
+                    strategies.reflection = true;
+                    strategies.reflection_unmasked = match params.iter().find(|(key, _)| key == "mask") {
+                        None => false,
+                        Some((_, value)) => match value.as_str() {
+                            "true" => false,
+                            "false" => true,
+                            _ => {
+                                return Err(fail(
+                                    format!("reflection:mask={value}: expected true or false"),
+                                    "reflection:mask=false shows the retry the lesson as written",
+                                ));
+                            }
+                        },
+                    };
+                }
                 "baseline" | "none" => {}
                 "memory" => strategies.memory = Some(MemoryStrategy { k: number("k", 3, 1, 32)? }),
                 "panel" => {
@@ -183,7 +204,7 @@ impl fmt::Display for Strategies {
             parts.push(format!("memory:k={}", memory.k));
         }
         if self.reflection {
-            parts.push("reflection".to_owned());
+            parts.push(if self.reflection_unmasked { "reflection:mask=false" } else { "reflection" }.to_owned());
         }
         if let Some(panel) = self.panel {
             parts.push(format!("panel:n={}:rounds={}", panel.n, panel.rounds));
@@ -218,6 +239,10 @@ mod tests {
         assert!(Strategies::parse("").unwrap().is_baseline());
         assert_eq!(Strategies::parse("baseline").unwrap().to_string(), "baseline");
         assert_eq!(Strategies::parse("memory").unwrap().memory, Some(MemoryStrategy { k: 3 }));
+        let open = Strategies::parse("memory,reflection:mask=false").unwrap();
+        assert!(open.reflection && open.reflection_unmasked);
+        assert_eq!(open.to_string(), "memory:k=3,reflection:mask=false");
+        assert!(Strategies::parse("reflection:mask=maybe").is_err());
     }
 
     #[test]

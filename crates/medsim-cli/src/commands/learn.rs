@@ -245,6 +245,7 @@ pub fn learn(args: LearnArgs, store: &DatasetStore, settings: &Settings, places:
         embedder: embedder.clone(),
         dataset: dataset.name.clone(),
         reflection: strategies.reflection,
+        unmasked: strategies.reflection_unmasked,
     });
     let train_dir = out.join("train");
     let plan = Plan {
