@@ -69,11 +69,22 @@ pub fn best_scored(ballots: &[Ballot]) -> Option<Outcome> {
     Some(Outcome { chosen: winner.diagnosis.clone(), tallies: sorted, reason })
 }
 
+/// A format placeholder copied from a prompt ("Diagnosis A", "[diagnosis here]"), not a
+/// diagnosis: small models do this.
+pub fn is_placeholder(diagnosis: &str) -> bool {
+    let tokens = medsim_core::matching::tokens(diagnosis);
+    tokens.is_empty()
+        || tokens.iter().all(|token| {
+            matches!(token.as_str(), "diagnosis" | "diagnose" | "here" | "your" | "first" | "second" | "third" | "disease")
+                || token.chars().count() == 1
+        })
+}
+
 fn merge(ballots: &[Ballot]) -> Vec<Tally> {
     let mut tallies: Vec<Tally> = Vec::new();
     for ballot in ballots {
         let diagnosis = ballot.diagnosis.trim();
-        if diagnosis.is_empty() {
+        if is_placeholder(diagnosis) {
             continue;
         }
         let confidence = ballot.confidence.unwrap_or(0.0).clamp(0.0, 1.0);
@@ -225,6 +236,10 @@ mod tests {
         assert_eq!(outcome.chosen, "Asthma");
         assert!(outcome.reason.contains("who spoke first"));
         assert!(majority(&[ballot("  ", None)]).is_none());
+        // Copied format placeholders are not ballots.
+        let outcome = majority(&[ballot("Diagnosis A", Some(0.6)), ballot("Diagnosis A", None), ballot("Gout", None)]).unwrap();
+        assert_eq!(outcome.chosen, "Gout");
+        assert!(is_placeholder("[diagnosis here]") && !is_placeholder("Hepatitis A"));
     }
 
     #[test]
