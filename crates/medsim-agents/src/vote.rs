@@ -75,8 +75,10 @@ pub fn is_placeholder(diagnosis: &str) -> bool {
     let tokens = medsim_core::matching::tokens(diagnosis);
     tokens.is_empty()
         || tokens.iter().all(|token| {
-            matches!(token.as_str(), "diagnosis" | "diagnose" | "here" | "your" | "first" | "second" | "third" | "disease")
-                || token.chars().count() == 1
+            matches!(
+                token.as_str(),
+                "diagnosis" | "diagnose" | "here" | "your" | "first" | "second" | "third" | "disease"
+            ) || token.chars().count() == 1
         })
 }
 
@@ -237,7 +239,8 @@ mod tests {
         assert!(outcome.reason.contains("who spoke first"));
         assert!(majority(&[ballot("  ", None)]).is_none());
         // Copied format placeholders are not ballots.
-        let outcome = majority(&[ballot("Diagnosis A", Some(0.6)), ballot("Diagnosis A", None), ballot("Gout", None)]).unwrap();
+        let outcome =
+            majority(&[ballot("Diagnosis A", Some(0.6)), ballot("Diagnosis A", None), ballot("Gout", None)]).unwrap();
         assert_eq!(outcome.chosen, "Gout");
         assert!(is_placeholder("[diagnosis here]") && !is_placeholder("Hepatitis A"));
     }

@@ -173,21 +173,6 @@ async fn measure(cases: &[Case], latency_ms: f64, turns: u32, concurrency: usize
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::makespan_lower_bound;
-
-    #[test]
-    fn equal_episodes_beyond_the_slots_need_two_waves() {
-        // 107 equal episodes on 64 slots: two waves, 1.196× the total divided by the slots.
-        let bound = makespan_lower_bound(&vec![2.0; 107], 64);
-        assert_eq!(bound, 4.0);
-        assert!((bound / (107.0 * 2.0 / 64.0) - 1.196).abs() < 0.001);
-        assert_eq!(makespan_lower_bound(&[5.0, 1.0, 1.0], 2), 5.0);
-        assert_eq!(makespan_lower_bound(&[1.0; 8], 2), 4.0);
-    }
-}
-
 fn tempfile_dir() -> Result<std::path::PathBuf> {
     let directory = std::env::temp_dir().join(format!(
         "medsim-bench-{}-{}",
@@ -242,4 +227,19 @@ pub fn bench(
         print_json(&rows)?;
     }
     Ok(Exit::Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::makespan_lower_bound;
+
+    #[test]
+    fn equal_episodes_beyond_the_slots_need_two_waves() {
+        // 107 equal episodes on 64 slots: two waves, 1.196× the total divided by the slots.
+        let bound = makespan_lower_bound(&vec![2.0; 107], 64);
+        assert_eq!(bound, 4.0);
+        assert!((bound / (107.0 * 2.0 / 64.0) - 1.196).abs() < 0.001);
+        assert_eq!(makespan_lower_bound(&[5.0, 1.0, 1.0], 2), 5.0);
+        assert_eq!(makespan_lower_bound(&[1.0; 8], 2), 4.0);
+    }
 }

@@ -305,8 +305,13 @@ async fn learn_once(script: &str) -> (Episode, Vec<RecordedRequest>, Memory, Vec
     let setup = setup(&factory, &case, "reflection", None);
     let episode = run_episode(&case, &[], &setup.actors, &EpisodeConfig::default(), None).await;
     assert_eq!(memory.read().unwrap().counts(), (0, 0), "nothing is written during the consultation");
-    let learner =
-        Learner { memory, embedder: scripted_embedder(&factory), dataset: "builtin".into(), reflection: true };
+    let learner = Learner {
+        memory,
+        embedder: scripted_embedder(&factory),
+        dataset: "builtin".into(),
+        reflection: true,
+        unmasked: false,
+    };
     let verdict = episode.verdict.clone().unwrap();
     let lesson = Lesson {
         case_id: &case.id,
