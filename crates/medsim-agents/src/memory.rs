@@ -511,8 +511,13 @@ impl VectorIndex {
 
     /// The exact `k` best slots by a full scan (the reference for recall).
     pub fn search_exact(&self, query: &[f32], k: usize) -> Vec<(usize, f32)> {
+        self.scan(query, k, |_| true)
+    }
+
+    /// Every admitted slot compared with the query.
+    fn scan(&self, query: &[f32], k: usize, admit: impl Fn(usize) -> bool) -> Vec<(usize, f32)> {
         let mut best = TopK::new(k);
-        for slot in 0..self.len() {
+        for slot in (0..self.len()).filter(|slot| admit(*slot)) {
             best.offer(slot, dot(query, self.vector(slot)));
         }
         best.into_sorted()
@@ -520,42 +525,23 @@ impl VectorIndex {
 
     /// The `k` best slots passing `admit`, with similarities, best first.
     pub fn search(&self, query: &[f32], k: usize, admit: impl Fn(usize) -> bool) -> Vec<(usize, f32)> {
+        let Some(ivf) = &self.ivf else { return self.scan(query, k, admit) };
+        let d = self.dimensions;
+        let lists = ivf.lists.len();
+        let probes = (lists / 64).max(6).min(lists);
+        let mut nearest_lists = TopK::new(probes);
+        for list in 0..lists {
+            nearest_lists.offer(list, dot(query, &ivf.centroids[list * d..(list + 1) * d]));
+        }
         let mut best = TopK::new(k);
-        match &self.ivf {
-            None => {
-                for slot in 0..self.len() {
-                    if admit(slot) {
-                        best.offer(slot, dot(query, self.vector(slot)));
-                    }
-                }
+        for (list, _) in nearest_lists.into_sorted() {
+            for slot in ivf.lists[list].iter().map(|slot| *slot as usize).filter(|slot| admit(*slot)) {
+                best.offer(slot, dot(query, self.vector(slot)));
             }
-            Some(ivf) => {
-                let d = self.dimensions;
-                let lists = ivf.lists.len();
-                let probes = (lists / 64).max(6).min(lists);
-                let mut nearest_lists = TopK::new(probes);
-                for list in 0..lists {
-                    nearest_lists.offer(list, dot(query, &ivf.centroids[list * d..(list + 1) * d]));
-                }
-                for (list, _) in nearest_lists.into_sorted() {
-                    for &slot in &ivf.lists[list] {
-                        let slot = slot as usize;
-                        if admit(slot) {
-                            best.offer(slot, dot(query, self.vector(slot)));
-                        }
-                    }
-                }
-                // A strict filter can leave the probed lists short: fall back to every entry.
-                if best.len() < k {
-                    let mut exact = TopK::new(k);
-                    for slot in 0..self.len() {
-                        if admit(slot) {
-                            exact.offer(slot, dot(query, self.vector(slot)));
-                        }
-                    }
-                    return exact.into_sorted();
-                }
-            }
+        }
+        // A strict filter can leave the probed lists short: fall back to every entry.
+        if best.len() < k {
+            return self.scan(query, k, admit);
         }
         best.into_sorted()
     }

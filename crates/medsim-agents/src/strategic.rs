@@ -444,12 +444,31 @@ impl Learner {
         vectors.pop().ok_or_else(|| ActorError::Memory("the embedder returned no vector".into()))
     }
 
-    fn store(&self, entry: Entry, vector: &[f32]) -> Result<i64, ActorError> {
-        self.memory
+    /// Embeds `key`, writes the entry for the lesson's case, and returns the event saying so.
+    async fn remember(
+        &self,
+        buffer: Buffer,
+        lesson: &Lesson<'_>,
+        key: String,
+        text: String,
+    ) -> Result<EventKind, ActorError> {
+        let vector = self.embed(&key).await?;
+        let entry = Entry {
+            id: 0,
+            buffer,
+            dataset: self.dataset.clone(),
+            case_id: lesson.case_id.to_owned(),
+            train_index: lesson.train_index,
+            key,
+            text,
+        };
+        let id = self
+            .memory
             .write()
             .expect("memory lock")
-            .add(entry, vector)
-            .map_err(|error| ActorError::Memory(error.to_string()))
+            .add(entry, &vector)
+            .map_err(|error| ActorError::Memory(error.to_string()))?;
+        Ok(EventKind::MemoryWrite { buffer: buffer.as_str().into(), entry: id })
     }
 
     /// After a verdict: a correct diagnosis is stored as a record; a wrong one, with
@@ -466,18 +485,7 @@ impl Learner {
         let verdict = lesson.verdict;
         if verdict.correct {
             let (key, text) = record_of(lesson.presentation, lesson.events, &verdict.diagnosis);
-            let vector = self.embed(&key).await?;
-            let entry = Entry {
-                id: 0,
-                buffer: Buffer::Record,
-                dataset: self.dataset.clone(),
-                case_id: lesson.case_id.to_owned(),
-                train_index: lesson.train_index,
-                key,
-                text,
-            };
-            let id = self.store(entry, &vector)?;
-            events.push(EventKind::MemoryWrite { buffer: "record".into(), entry: id });
+            events.push(self.remember(Buffer::Record, &lesson, key, text).await?);
             return Ok(events);
         }
         if !self.reflection {
@@ -489,20 +497,9 @@ impl Learner {
         events.extend(reflected.events);
         if reflected.retry_correct {
             let key = format!("{}\n{}", lesson.presentation, reflected.lesson);
-            let vector = self.embed(&key).await?;
             let text =
                 format!("{} (from a patient presenting as: {})", reflected.lesson, clip(lesson.presentation, 150));
-            let entry = Entry {
-                id: 0,
-                buffer: Buffer::Experience,
-                dataset: self.dataset.clone(),
-                case_id: lesson.case_id.to_owned(),
-                train_index: lesson.train_index,
-                key,
-                text,
-            };
-            let id = self.store(entry, &vector)?;
-            events.push(EventKind::MemoryWrite { buffer: "experience".into(), entry: id });
+            events.push(self.remember(Buffer::Experience, &lesson, key, text).await?);
         }
         Ok(events)
     }
@@ -573,59 +570,12 @@ pub fn redact(text: &str, diagnosis: &str) -> String {
     const MASK: &str = "[the correct diagnosis]";
     let forms = medsim_core::matching::variants(diagnosis);
     let mut out = text.to_owned();
+    // Each pass blanks one mention (bounded, in case a diagnosis's words are the mask's own).
     for _ in 0..64 {
-        // Words of the current text: byte span and normalised token (stopwords have none).
-        let mut words: Vec<(usize, usize, String)> = Vec::new();
-        let mut start = None;
-        for (index, character) in out.char_indices().chain(std::iter::once((out.len(), ' '))) {
-            match (character.is_alphanumeric(), start) {
-                (true, None) => start = Some(index),
-                (false, Some(begin)) => {
-                    if let Some(token) = medsim_core::matching::tokens(&out[begin..index]).into_iter().next() {
-                        words.push((begin, index, token));
-                    }
-                    start = None;
-                }
-                _ => {}
-            }
-        }
-        let mut found = None;
-        'forms: for form in &forms {
-            let width = form.len();
-            if width == 0 || width > words.len() {
-                continue;
-            }
-            let mut sorted_form = form.clone();
-            sorted_form.sort();
-            for window in words.windows(width) {
-                let mut tokens: Vec<String> = window.iter().map(|(_, _, token)| token.clone()).collect();
-                tokens.sort();
-                if tokens == sorted_form {
-                    found = Some((window[0].0, window[width - 1].1));
-                    break 'forms;
-                }
-            }
-        }
-        match found {
-            Some((begin, end)) => out.replace_range(begin..end, MASK),
-            None => break,
-        }
+        let Some((span, _)) = medsim_core::matching::find_span(&forms, &out) else { break };
+        out.replace_range(span, MASK);
     }
     out
-}
-
-/// Whether a role other than the doctor could have seen a text: used by tests and audits to
-/// check that private reasoning stays private.
-pub fn is_private(kind: &EventKind) -> bool {
-    matches!(
-        kind,
-        EventKind::Reasoning { .. }
-            | EventKind::Retrieval { .. }
-            | EventKind::Opinion { .. }
-            | EventKind::Vote { .. }
-            | EventKind::Reflection { .. }
-            | EventKind::MemoryWrite { .. }
-    )
 }
 
 #[cfg(test)]

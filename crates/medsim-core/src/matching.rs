@@ -75,19 +75,39 @@ pub fn variants(diagnosis: &str) -> Vec<Vec<String>> {
 /// Where in `text` a form of the diagnosis occurs: the tokens of the matching window, if any.
 /// A match is a run of consecutive words that holds exactly the diagnosis's words, in any order.
 pub fn find(diagnosis_forms: &[Vec<String>], text: &str) -> Option<String> {
-    let text_tokens = tokens(text);
+    find_span(diagnosis_forms, text).map(|(_, matched)| matched)
+}
+
+/// Like [`find`], also giving the byte range of `text` the matching words span.
+pub fn find_span(diagnosis_forms: &[Vec<String>], text: &str) -> Option<(std::ops::Range<usize>, String)> {
+    // Words (runs of letters and digits) with their byte ranges; stopwords have no token.
+    let mut words: Vec<(usize, usize, String)> = Vec::new();
+    let mut start = None;
+    for (index, character) in text.char_indices().chain(std::iter::once((text.len(), ' '))) {
+        match (character.is_alphanumeric(), start) {
+            (true, None) => start = Some(index),
+            (false, Some(begin)) => {
+                if let Some(token) = tokens(&text[begin..index]).into_iter().next() {
+                    words.push((begin, index, token));
+                }
+                start = None;
+            }
+            _ => {}
+        }
+    }
     for form in diagnosis_forms {
         let width = form.len();
-        if width == 0 || width > text_tokens.len() {
+        if width == 0 || width > words.len() {
             continue;
         }
         let mut sorted_form = form.clone();
         sorted_form.sort();
-        for window in text_tokens.windows(width) {
-            let mut sorted_window = window.to_vec();
+        for window in words.windows(width) {
+            let mut sorted_window: Vec<&String> = window.iter().map(|(_, _, token)| token).collect();
             sorted_window.sort();
-            if sorted_window == sorted_form {
-                return Some(window.join(" "));
+            if sorted_window.iter().zip(&sorted_form).all(|(left, right)| *left == right) {
+                let matched = window.iter().map(|(_, _, token)| token.as_str()).collect::<Vec<_>>().join(" ");
+                return Some((window[0].0..window[width - 1].1, matched));
             }
         }
     }
