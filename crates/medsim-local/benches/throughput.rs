@@ -32,12 +32,31 @@ fn prompt(index: usize, words: usize) -> String {
     text
 }
 
+/// Mean and sample standard deviation.
+fn mean_sd(values: &[f64]) -> (f64, f64) {
+    let mean = values.iter().sum::<f64>() / values.len() as f64;
+    if values.len() < 2 {
+        return (mean, 0.0);
+    }
+    let variance = values.iter().map(|value| (value - mean).powi(2)).sum::<f64>() / (values.len() - 1) as f64;
+    (mean, variance.sqrt())
+}
+
 fn main() {
     let threads: i32 = std::env::var("MEDSIM_BENCH_THREADS").ok().and_then(|value| value.parse().ok()).unwrap_or(2);
     let path = installed(registry::DEFAULT_CHAT_MODEL).join(GGUF_FILE);
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let started = Instant::now();
-    let config = LlamaConfig { threads, ..LlamaConfig::default() };
+    let knob = |name: &str| std::env::var(name).ok().and_then(|value| value.parse::<u32>().ok());
+    let defaults = LlamaConfig::default();
+    let config = LlamaConfig {
+        threads,
+        context_tokens: knob("MEDSIM_BENCH_CONTEXT").unwrap_or(defaults.context_tokens),
+        parallel: knob("MEDSIM_BENCH_PARALLEL").unwrap_or(defaults.parallel),
+        batch_tokens: knob("MEDSIM_BENCH_BATCH").unwrap_or(defaults.batch_tokens),
+        ..defaults
+    };
+    println!("context {} tokens, {} sequences, batch {}", config.context_tokens, config.parallel, config.batch_tokens);
     let model = Arc::new(LlamaChatModel::load(&path, "local/bench", config).unwrap());
     println!("model loaded in {:.2}s with {threads} threads", started.elapsed().as_secs_f64());
 
@@ -47,33 +66,48 @@ fn main() {
         warm.params.max_tokens = Some(8);
         model.chat(&warm).await.unwrap();
 
+        let repeats = knob("MEDSIM_BENCH_REPEATS").unwrap_or(3).max(1) as usize;
         let mut single_generation = 0.0;
         for concurrency in [1usize, 2, 4] {
-            let before = model.timings().unwrap();
-            let wall = Instant::now();
-            let calls = (0..concurrency).map(|index| {
-                let model = model.clone();
-                async move {
-                    let mut request = ChatRequest::new(vec![Message::user(prompt(index + concurrency * 10, 300))]);
-                    request.params.max_tokens = Some(128);
-                    request.params.temperature = Some(0.0);
-                    model.chat(&request).await.unwrap()
-                }
-            });
-            let responses = futures::future::join_all(calls).await;
-            let elapsed = wall.elapsed().as_secs_f64();
-            let after = model.timings().unwrap();
-            let prompt_tokens = after.prompt_tokens - before.prompt_tokens;
-            let generated = after.generated_tokens - before.generated_tokens;
-            let prompt_rate = prompt_tokens as f64 / ((after.prompt_ms - before.prompt_ms) / 1000.0);
-            let generation_rate = generated as f64 / ((after.generation_ms - before.generation_ms) / 1000.0);
-            let completion: u64 = responses.iter().map(|response| response.usage.completion_tokens).sum();
+            let mut prompt_rates = Vec::new();
+            let mut generation_rates = Vec::new();
+            let mut prompt_tokens = 0;
+            let mut generated = 0;
+            let mut wall = 0.0;
+            for repeat in 0..repeats {
+                let before = model.timings().unwrap();
+                let started = Instant::now();
+                // Every prompt is new (index, concurrency and repeat differ), so no prefix is reused.
+                let calls = (0..concurrency).map(|index| {
+                    let model = model.clone();
+                    async move {
+                        let text = prompt(index + concurrency * 10 + repeat * 100, 300);
+                        let mut request = ChatRequest::new(vec![Message::user(text)]);
+                        request.params.max_tokens = Some(128);
+                        request.params.temperature = Some(0.0);
+                        model.chat(&request).await.unwrap()
+                    }
+                });
+                futures::future::join_all(calls).await;
+                wall += started.elapsed().as_secs_f64();
+                let after = model.timings().unwrap();
+                prompt_tokens = after.prompt_tokens - before.prompt_tokens;
+                generated = after.generated_tokens - before.generated_tokens;
+                prompt_rates.push(prompt_tokens as f64 / ((after.prompt_ms - before.prompt_ms) / 1000.0));
+                generation_rates.push(generated as f64 / ((after.generation_ms - before.generation_ms) / 1000.0));
+            }
+            if std::env::var_os("MEDSIM_BENCH_VERBOSE").is_some() {
+                println!("  prompt rates {prompt_rates:.1?}, generation rates {generation_rates:.1?}");
+            }
+            let (prompt_rate, prompt_sd) = mean_sd(&prompt_rates);
+            let (generation_rate, generation_sd) = mean_sd(&generation_rates);
             if concurrency == 1 {
                 single_generation = generation_rate;
             }
             println!(
-                "concurrency {concurrency}: prompt {prompt_tokens} tokens at {prompt_rate:.1} tok/s; generation {generated} tokens at {generation_rate:.1} tok/s aggregate ({:.2}x one request); wall {elapsed:.2}s, {completion} completion tokens",
-                generation_rate / single_generation
+                "concurrency {concurrency}: prompt {prompt_tokens} tokens at {prompt_rate:.1} ± {prompt_sd:.1} tok/s; generation {generated} tokens at {generation_rate:.1} ± {generation_sd:.1} tok/s aggregate ({:.2}x one request); mean wall {:.2}s over {repeats} runs",
+                generation_rate / single_generation,
+                wall / repeats as f64
             );
         }
     });
