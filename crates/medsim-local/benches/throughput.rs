@@ -110,6 +110,27 @@ fn main() {
                 wall / repeats as f64
             );
         }
+
+        // Generation from a nearly empty context, comparable with llama-bench's tg128 (the runs above
+        // generate after a 321-token prompt, comparable with its tg128 @ d321).
+        let mut rates = Vec::new();
+        let mut generated = 0;
+        for repeat in 0..repeats {
+            let before = model.timings().unwrap();
+            let text = format!("Essay {repeat}: write a long essay about the heart.");
+            let mut request = ChatRequest::new(vec![Message::user(text)]);
+            request.params.max_tokens = Some(128);
+            request.params.temperature = Some(0.0);
+            let response = model.chat(&request).await.unwrap();
+            let after = model.timings().unwrap();
+            generated = after.generated_tokens - before.generated_tokens;
+            rates.push(generated as f64 / ((after.generation_ms - before.generation_ms) / 1000.0));
+            if repeat == 0 {
+                println!("short prompt: {} prompt tokens", response.usage.prompt_tokens);
+            }
+        }
+        let (rate, sd) = mean_sd(&rates);
+        println!("generation after a short prompt: {generated} tokens at {rate:.1} ± {sd:.1} tok/s");
     });
 
     let embedder = MiniLmEmbedder::load(&installed(registry::DEFAULT_EMBEDDER)).unwrap();
