@@ -397,6 +397,19 @@ impl ModelDoctor {
                 "doctor_user.j2",
                 minijinja::context! { history => view.history, response => format!("{}{final_note}", view.response), final => false },
             )?
+        } else if tools {
+            // The turn count comes last, so each turn's prompt extends the previous one and a
+            // server with prefix caching (the embedded model, vLLM, SGLang) reads only what is new.
+            self.prompts.render(
+                "doctor_tools_user.j2",
+                minijinja::context! {
+                    history => view.history,
+                    response => view.response,
+                    final => view.final_turn,
+                    max_turns => view.max_turns,
+                    turns_so_far => view.turn - 1,
+                },
+            )?
         } else {
             self.prompts.render(
                 "doctor_user.j2",

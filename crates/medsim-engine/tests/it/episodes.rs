@@ -354,6 +354,27 @@ async fn the_tools_protocol_acts_through_tool_calls() {
     assert_eq!(diagnosis.differential[0].probability, Some(0.1));
     assert_eq!(by_role(&requests, "patient").len(), 1);
     assert!(text_of(doctor[2]).contains("318 ng/L"), "the ordered results reached the doctor");
+
+    // Each turn's prompt extends the previous one (prefix caching reads only what is new): the
+    // system message never changes, and the turn count sits at the end of the user message.
+    let message = |request: &RecordedRequest, index: usize| {
+        request.body["messages"][index]["content"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(doctor.len(), 3);
+    for (turn, request) in doctor.iter().enumerate() {
+        assert_eq!(message(request, 0), message(doctor[0], 0), "the system message of turn {turn} changed");
+        let user = message(request, 1);
+        assert!(user.ends_with(&format!("You have taken {turn} of 20 turns. Act through one tool.")), "{user}");
+        if turn > 0 {
+            let previous = message(doctor[turn - 1], 1);
+            let history = previous.split("\n Here was the patient response").next().unwrap();
+            assert!(
+                user.starts_with(history),
+                "turn {turn} does not extend turn {}:\n{previous}\n---\n{user}",
+                turn - 1
+            );
+        }
+    }
 }
 
 #[tokio::test]
