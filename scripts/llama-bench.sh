@@ -9,15 +9,15 @@
 #   scripts/llama-bench.sh                         # build (once) and run the comparison
 #   scripts/llama-bench.sh -p 300 -n 128 -r 5      # any llama-bench arguments after the model
 #
-# Environment: MEDSIM_LLAMA_BENCH_DIR (build directory, default target/llama-bench),
-# MEDSIM_PACKAGE_INDEX (default https://pypi.org/simple),
+# Environment: MEDSIM_LLAMA_BENCH_DIR (build directory, default target/llama-bench), PIP_INDEX_URL
+# (JSON simple API, as for `medsim models pull`; default https://pypi.org/simple),
 # MEDSIM_BENCH_THREADS (default 2). Needs cmake, a C/C++ compiler, curl and python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 sdist_version=0.3.36
 sdist_sha256=832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e
-index=${MEDSIM_PACKAGE_INDEX:-https://pypi.org/simple}
+index=${PIP_INDEX_URL:-https://pypi.org/simple}
 work=${MEDSIM_LLAMA_BENCH_DIR:-target/llama-bench}
 threads=${MEDSIM_BENCH_THREADS:-2}
 binary="$work/build/bin/llama-bench"

@@ -398,8 +398,8 @@ impl ModelDoctor {
                 minijinja::context! { history => view.history, response => format!("{}{final_note}", view.response), final => false },
             )?
         } else if tools {
-            // The turn count comes last, so each turn's prompt extends the previous one and a
-            // server with prefix caching (the embedded model, vLLM, SGLang) reads only what is new.
+            // The turn count comes last, so each turn's prompt begins with the previous turn's
+            // system message and history: a prefix cache (the embedded model, vLLM, SGLang) keeps them.
             self.prompts.render(
                 "doctor_tools_user.j2",
                 minijinja::context! {

@@ -141,19 +141,17 @@ impl Strategies {
                 "cot" => strategies.cot = true,
                 "reflection" => {
                     strategies.reflection = true;
-                    strategies.reflection_unmasked = match params.iter().find(|(key, _)| key == "mask") {
-                        None => false,
-                        Some((_, value)) => match value.as_str() {
-                            "true" => false,
-                            "false" => true,
-                            _ => {
+                    strategies.reflection_unmasked =
+                        match params.iter().find(|(key, _)| key == "mask").map(|(_, value)| value.as_str()) {
+                            None | Some("true") => false,
+                            Some("false") => true,
+                            Some(value) => {
                                 return Err(fail(
                                     format!("reflection:mask={value}: expected true or false"),
                                     "reflection:mask=false shows the retry the lesson as written",
                                 ));
                             }
-                        },
-                    };
+                        };
                 }
                 "baseline" | "none" => {}
                 "memory" => strategies.memory = Some(MemoryStrategy { k: number("k", 3, 1, 32)? }),

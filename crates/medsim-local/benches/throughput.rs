@@ -33,13 +33,60 @@ fn prompt(index: usize, words: usize) -> String {
 }
 
 /// Mean and sample standard deviation.
-fn mean_sd(values: &[f64]) -> (f64, f64) {
+fn mean_sd(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let values: Vec<f64> = values.collect();
     let mean = values.iter().sum::<f64>() / values.len() as f64;
     if values.len() < 2 {
         return (mean, 0.0);
     }
     let variance = values.iter().map(|value| (value - mean).powi(2)).sum::<f64>() / (values.len() - 1) as f64;
     (mean, variance.sqrt())
+}
+
+/// One round of concurrent greedy requests, measured by the engine's decode timings.
+struct Run {
+    /// Prompt tokens decoded (the chat template's fixed preamble may come from the KV cache).
+    prompt_tokens: u64,
+    /// Prompt tokens in the requests.
+    requested: u64,
+    generated: u64,
+    prompt_rate: f64,
+    generation_rate: f64,
+    wall: f64,
+}
+
+/// Sends every text at once (128 tokens each, greedy) and reads the engine's timings around it.
+async fn measure(model: &Arc<LlamaChatModel>, texts: Vec<String>) -> Run {
+    let before = model.timings().unwrap();
+    let started = Instant::now();
+    let calls = texts.into_iter().map(|text| {
+        let model = model.clone();
+        async move {
+            let mut request = ChatRequest::new(vec![Message::user(text)]);
+            request.params.max_tokens = Some(128);
+            request.params.temperature = Some(0.0);
+            model.chat(&request).await.unwrap()
+        }
+    });
+    let responses = futures::future::join_all(calls).await;
+    let wall = started.elapsed().as_secs_f64();
+    let after = model.timings().unwrap();
+    let prompt_tokens = after.prompt_tokens - before.prompt_tokens;
+    let generated = after.generated_tokens - before.generated_tokens;
+    Run {
+        prompt_tokens,
+        requested: responses.iter().map(|response| response.usage.prompt_tokens).sum(),
+        generated,
+        prompt_rate: prompt_tokens as f64 / ((after.prompt_ms - before.prompt_ms) / 1000.0),
+        generation_rate: generated as f64 / ((after.generation_ms - before.generation_ms) / 1000.0),
+        wall,
+    }
+}
+
+fn per_run(runs: &[Run]) -> String {
+    let rates: Vec<String> =
+        runs.iter().map(|run| format!("{:.1}/{:.1}", run.prompt_rate, run.generation_rate)).collect();
+    format!("prompt/generation tok/s {}", rates.join(", "))
 }
 
 fn main() {
@@ -69,68 +116,42 @@ fn main() {
         let repeats = knob("MEDSIM_BENCH_REPEATS").unwrap_or(3).max(1) as usize;
         let mut single_generation = 0.0;
         for concurrency in [1usize, 2, 4] {
-            let mut prompt_rates = Vec::new();
-            let mut generation_rates = Vec::new();
-            let mut prompt_tokens = 0;
-            let mut generated = 0;
-            let mut wall = 0.0;
+            // Every prompt is new after the chat template's fixed preamble (index, concurrency and
+            // repeat differ), so only that preamble can come from the KV cache.
+            let mut runs = Vec::new();
             for repeat in 0..repeats {
-                let before = model.timings().unwrap();
-                let started = Instant::now();
-                // Every prompt is new (index, concurrency and repeat differ), so no prefix is reused.
-                let calls = (0..concurrency).map(|index| {
-                    let model = model.clone();
-                    async move {
-                        let text = prompt(index + concurrency * 10 + repeat * 100, 300);
-                        let mut request = ChatRequest::new(vec![Message::user(text)]);
-                        request.params.max_tokens = Some(128);
-                        request.params.temperature = Some(0.0);
-                        model.chat(&request).await.unwrap()
-                    }
-                });
-                futures::future::join_all(calls).await;
-                wall += started.elapsed().as_secs_f64();
-                let after = model.timings().unwrap();
-                prompt_tokens = after.prompt_tokens - before.prompt_tokens;
-                generated = after.generated_tokens - before.generated_tokens;
-                prompt_rates.push(prompt_tokens as f64 / ((after.prompt_ms - before.prompt_ms) / 1000.0));
-                generation_rates.push(generated as f64 / ((after.generation_ms - before.generation_ms) / 1000.0));
+                let texts = (0..concurrency).map(|index| prompt(index + concurrency * 10 + repeat * 100, 300)).collect();
+                runs.push(measure(&model, texts).await);
             }
-            if std::env::var_os("MEDSIM_BENCH_VERBOSE").is_some() {
-                println!("  prompt rates {prompt_rates:.1?}, generation rates {generation_rates:.1?}");
-            }
-            let (prompt_rate, prompt_sd) = mean_sd(&prompt_rates);
-            let (generation_rate, generation_sd) = mean_sd(&generation_rates);
+            let (prompt_rate, prompt_sd) = mean_sd(runs.iter().map(|run| run.prompt_rate));
+            let (generation_rate, generation_sd) = mean_sd(runs.iter().map(|run| run.generation_rate));
             if concurrency == 1 {
                 single_generation = generation_rate;
             }
+            let last = runs.last().expect("at least one run");
             println!(
-                "concurrency {concurrency}: prompt {prompt_tokens} tokens at {prompt_rate:.1} ± {prompt_sd:.1} tok/s; generation {generated} tokens at {generation_rate:.1} ± {generation_sd:.1} tok/s aggregate ({:.2}x one request); mean wall {:.2}s over {repeats} runs",
+                "concurrency {concurrency}: prompt {} tokens read (of {}) at {prompt_rate:.1} ± {prompt_sd:.1} tok/s; generation {} tokens at {generation_rate:.1} ± {generation_sd:.1} tok/s aggregate ({:.2}x one request); mean wall {:.2}s over {repeats} runs",
+                last.prompt_tokens,
+                last.requested,
+                last.generated,
                 generation_rate / single_generation,
-                wall / repeats as f64
+                runs.iter().map(|run| run.wall).sum::<f64>() / repeats as f64
             );
+            println!("  per run: {}", per_run(&runs));
         }
 
         // Generation from a nearly empty context, comparable with llama-bench's tg128 (the runs above
         // generate after a 321-token prompt, comparable with its tg128 @ d321).
-        let mut rates = Vec::new();
-        let mut generated = 0;
+        let mut runs = Vec::new();
         for repeat in 0..repeats {
-            let before = model.timings().unwrap();
-            let text = format!("Essay {repeat}: write a long essay about the heart.");
-            let mut request = ChatRequest::new(vec![Message::user(text)]);
-            request.params.max_tokens = Some(128);
-            request.params.temperature = Some(0.0);
-            let response = model.chat(&request).await.unwrap();
-            let after = model.timings().unwrap();
-            generated = after.generated_tokens - before.generated_tokens;
-            rates.push(generated as f64 / ((after.generation_ms - before.generation_ms) / 1000.0));
-            if repeat == 0 {
-                println!("short prompt: {} prompt tokens", response.usage.prompt_tokens);
-            }
+            runs.push(measure(&model, vec![format!("Essay {repeat}: write a long essay about the heart.")]).await);
         }
-        let (rate, sd) = mean_sd(&rates);
-        println!("generation after a short prompt: {generated} tokens at {rate:.1} ± {sd:.1} tok/s");
+        let (rate, sd) = mean_sd(runs.iter().map(|run| run.generation_rate));
+        println!(
+            "generation after a {}-token prompt: {} tokens at {rate:.1} ± {sd:.1} tok/s",
+            runs[0].requested, runs[0].generated
+        );
+        println!("  per run: {}", per_run(&runs));
     });
 
     let embedder = MiniLmEmbedder::load(&installed(registry::DEFAULT_EMBEDDER)).unwrap();

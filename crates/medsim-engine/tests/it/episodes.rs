@@ -355,8 +355,8 @@ async fn the_tools_protocol_acts_through_tool_calls() {
     assert_eq!(by_role(&requests, "patient").len(), 1);
     assert!(text_of(doctor[2]).contains("318 ng/L"), "the ordered results reached the doctor");
 
-    // Each turn's prompt extends the previous one (prefix caching reads only what is new): the
-    // system message never changes, and the turn count sits at the end of the user message.
+    // Each turn's prompt begins with the previous turn's system message and history, which a prefix
+    // cache keeps: the system message never changes, and the turn count sits at the end.
     let message = |request: &RecordedRequest, index: usize| {
         request.body["messages"][index]["content"].as_str().unwrap().to_owned()
     };
