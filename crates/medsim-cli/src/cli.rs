@@ -15,15 +15,15 @@ Exit codes: 0 ok · 1 findings (leaks found by an audit) · 2 bad input or usage
 (network, disk, checksum).
 
 Examples:
-  medsim cases list builtin
-  medsim cases show builtin cardio-01
-  medsim datasets fetch agentclinic-medqa
-  medsim cases audit agentclinic-medqa
-  medsim cases validate my_cases.jsonl --skip-invalid";
+  medsim run                                   # the built-in cases on the embedded model
+  medsim consult --case cardio-01              # one consultation, printed as it happens
+  medsim run --dataset agentclinic-medqa --doctor-model openai/gpt-4o-mini --concurrency 32
+  medsim summary runs/<run>                    # accuracy with intervals, per tag and bias
+  medsim cases audit agentclinic-medqa";
 
 /// medsim: a simulated clinic for evaluating and improving LLM diagnostic agents.
 #[derive(Debug, Parser)]
-#[command(name = "medsim", version, about, after_help = AFTER_HELP, propagate_version = true)]
+#[command(name = "medsim", version, about, after_help = format!("{AFTER_HELP}\n\n{}", env::help_footer()), propagate_version = true)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -96,11 +96,11 @@ Example:
         /// Latency of every model call, milliseconds.
         #[arg(long, default_value_t = 200.0)]
         latency_ms: f64,
-        /// Concurrency levels to measure.
-        #[arg(long, value_delimiter = ',', default_value = "1,8,64")]
+        /// Concurrency levels to measure (each 1–4096).
+        #[arg(long, value_delimiter = ',', default_value = "1,8,64", value_parser = concurrency)]
         concurrency: Vec<usize>,
-        /// Doctor turns per episode.
-        #[arg(long, default_value_t = 5)]
+        /// Doctor turns per episode (1–200).
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=MAX_TURNS))]
         turns: u32,
         /// Print JSON.
         #[arg(long)]
@@ -165,6 +165,33 @@ Examples:
         /// The shell.
         shell: clap_complete::Shell,
     },
+}
+
+/// Most episodes in flight at once.
+pub const MAX_CONCURRENCY: usize = 4096;
+/// Most episodes per case.
+pub const MAX_REPEATS: i64 = 1000;
+/// Most doctor turns per episode.
+pub const MAX_TURNS: i64 = 200;
+
+fn bounded(text: &str, low: usize, high: usize) -> Result<usize, String> {
+    let value: usize = text.trim().parse().map_err(|_| format!("expected a whole number, found {text:?}"))?;
+    if value < low || value > high {
+        return Err(if high == usize::MAX {
+            format!("expected at least {low}, found {value}")
+        } else {
+            format!("expected {low}–{high}, found {value}")
+        });
+    }
+    Ok(value)
+}
+
+fn concurrency(text: &str) -> Result<usize, String> {
+    bounded(text, 1, MAX_CONCURRENCY)
+}
+
+fn at_least_one(text: &str) -> Result<usize, String> {
+    bounded(text, 1, usize::MAX)
 }
 
 /// Options for reading a dataset.
@@ -419,7 +446,7 @@ Examples:
         #[arg(long, value_name = "DIR")]
         from: Option<PathBuf>,
         /// Package index (JSON simple API).
-        #[arg(long, env = "PIP_INDEX_URL", default_value = "https://pypi.org/simple")]
+        #[arg(long, env = env::PIP_INDEX_URL, default_value = "https://pypi.org/simple")]
         index_url: String,
         /// Install again even if present.
         #[arg(long)]
@@ -493,8 +520,8 @@ pub struct SetupArgs {
     /// When case images reach the doctor.
     #[arg(long, value_enum, default_value_t = ImagesArg::OnRequest)]
     pub images: ImagesArg,
-    /// Doctor turns allowed.
-    #[arg(long, default_value_t = 20)]
+    /// Doctor turns allowed (1–200).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=MAX_TURNS))]
     pub max_turns: u32,
     /// A doctor bias (recency, frequency, false_consensus, confirmation, status_quo, gender, race,
     /// sexual_orientation, cultural, education, religion, socioeconomic).
@@ -562,20 +589,20 @@ pub struct LearnArgs {
     #[command(flatten)]
     pub split: SplitArgs,
     /// Only the first N training cases (in split order).
-    #[arg(long)]
+    #[arg(long, value_parser = at_least_one)]
     pub limit: Option<usize>,
     /// Learning curve: evaluate the test part with the memory of the first N training cases,
     /// for each N (0 = no memory).
     #[arg(long, value_delimiter = ',', value_name = "N,N,…")]
     pub curve: Vec<u32>,
     /// Test cases evaluated at each point of the curve (the first N of the test part).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = at_least_one)]
     pub test_limit: Option<usize>,
     /// Seed for sampling.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Episodes in flight at once.
-    #[arg(long, default_value_t = 8)]
+    /// Episodes in flight at once (1–4096).
+    #[arg(long, default_value_t = 8, value_parser = concurrency)]
     pub concurrency: usize,
     /// Output directory (training run in train/, curve runs in curve-N/).
     #[arg(long, value_name = "DIR")]
@@ -599,16 +626,16 @@ pub struct AblateArgs {
     #[command(flatten)]
     pub split: SplitArgs,
     /// Only the first N cases (after the split).
-    #[arg(long)]
+    #[arg(long, value_parser = at_least_one)]
     pub limit: Option<usize>,
-    /// Episodes per case.
-    #[arg(long, default_value_t = 1)]
+    /// Episodes per case (1–1000).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=MAX_REPEATS))]
     pub repeats: u32,
     /// Seed for sampling (the same for every arm).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Episodes in flight at once.
-    #[arg(long, default_value_t = 8)]
+    /// Episodes in flight at once (1–4096).
+    #[arg(long, default_value_t = 8, value_parser = concurrency)]
     pub concurrency: usize,
     /// Output directory (one run directory per arm, and ablation.md / ablation.json).
     #[arg(long, value_name = "DIR")]
@@ -629,16 +656,16 @@ pub struct RunArgs {
     #[arg(long, value_delimiter = ',')]
     pub cases: Vec<String>,
     /// Only the first N cases.
-    #[arg(long)]
+    #[arg(long, value_parser = at_least_one)]
     pub limit: Option<usize>,
-    /// Episodes per case.
-    #[arg(long, default_value_t = 1)]
+    /// Episodes per case (1–1000).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=MAX_REPEATS))]
     pub repeats: u32,
     /// Seed for sampling (each case and repeat derives its own).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Episodes in flight at once.
-    #[arg(long, default_value_t = 8)]
+    /// Episodes in flight at once (1–4096).
+    #[arg(long, default_value_t = 8, value_parser = concurrency)]
     pub concurrency: usize,
     /// Run directory (default: runs/<time>-<dataset>).
     #[arg(long, value_name = "DIR")]
@@ -709,4 +736,101 @@ pub enum RunsCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::Cli;
+
+    /// Splits a shell line into words: quotes group, `#` starts a comment.
+    fn words(line: &str) -> Vec<String> {
+        let mut words = Vec::new();
+        let mut word = String::new();
+        let mut quote: Option<char> = None;
+        let mut in_word = false;
+        for c in line.chars() {
+            match (quote, c) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), c) => word.push(c),
+                (None, '"' | '\'') => {
+                    quote = Some(c);
+                    in_word = true;
+                }
+                (None, '#') if !in_word => break,
+                (None, c) if c.is_whitespace() => {
+                    if in_word {
+                        words.push(std::mem::take(&mut word));
+                        in_word = false;
+                    }
+                }
+                (None, c) => {
+                    word.push(c);
+                    in_word = true;
+                }
+            }
+        }
+        if in_word {
+            words.push(word);
+        }
+        words
+    }
+
+    /// Every `medsim …` line of the README's shell blocks, continuation lines joined.
+    fn readme_commands() -> Vec<String> {
+        let readme = include_str!("../../../README.md");
+        let mut commands = Vec::new();
+        let mut in_shell = false;
+        let mut pending = String::new();
+        for line in readme.lines() {
+            if line.starts_with("```") {
+                in_shell = line == "```sh";
+                continue;
+            }
+            if !in_shell {
+                continue;
+            }
+            let line = line.trim();
+            if let Some(start) = line.strip_suffix('\\') {
+                pending.push_str(start);
+                pending.push(' ');
+                continue;
+            }
+            let whole = format!("{pending}{line}");
+            pending.clear();
+            if whole.starts_with("medsim ") {
+                commands.push(whole);
+            }
+        }
+        commands
+    }
+
+    #[test]
+    fn every_command_in_the_readme_parses() {
+        let commands = readme_commands();
+        assert!(commands.len() >= 30, "the README's usage block was found: {commands:?}");
+        for command in commands {
+            let words = words(&command);
+            if let Err(error) = Cli::try_parse_from(&words) {
+                panic!("README command does not parse: {command}\n{error}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_readme_lists_every_environment_variable() {
+        let readme = include_str!("../../../README.md");
+        for (name, _) in crate::env::VARIABLES {
+            for variable in name.split(", ").filter(|variable| !variable.contains('…')) {
+                assert!(readme.contains(&format!("`{variable}`")), "README's Environment table lacks `{variable}`");
+            }
+        }
+    }
+
+    #[test]
+    fn shell_words_group_quotes_and_drop_comments() {
+        assert_eq!(words(r#"medsim llm chat a/b "x y" --image e.png   # c"#), ["medsim", "llm", "chat", "a/b", "x y", "--image", "e.png"]);
+        assert_eq!(words("medsim ablate --grid \"a;b\""), ["medsim", "ablate", "--grid", "a;b"]);
+    }
 }

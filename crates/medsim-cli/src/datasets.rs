@@ -139,18 +139,18 @@ fn is_url(source: &str) -> bool {
 fn download(url: &str) -> Result<Vec<u8>> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
-        let client = reqwest::Client::builder()
+        let client = medsim_llm::http::client_builder_from_env()?
             .connect_timeout(Duration::from_secs(15))
             .timeout(Duration::from_secs(300))
-            .user_agent(concat!("medsim/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        let response = client.get(url).send().await?;
+        let explain = |error: reqwest::Error| anyhow::anyhow!(medsim_llm::http::Failure::of(&error).explain(url));
+        let response = client.get(url).send().await.map_err(explain)?;
         let status = response.status();
         if !status.is_success() {
             let body = response.text().await.unwrap_or_default();
             let excerpt: String = body.chars().take(200).collect();
             bail!("HTTP {status}: {excerpt}");
         }
-        Ok(response.bytes().await?.to_vec())
+        Ok(response.bytes().await.map_err(explain)?.to_vec())
     })
 }

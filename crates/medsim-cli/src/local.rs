@@ -46,6 +46,19 @@ pub async fn ensure_installed(spec: &str, data_dir: &Path, offline: bool) -> Res
     pull(model, data_dir, &medsim_local::pull::PullSource::default()).await
 }
 
+/// Loads a local model now, saying so, so the first episode does not silently wait for it.
+/// HTTP models are built on first use as before (building one is instant).
+pub fn preload(factory: &ModelFactory, spec: &str) -> Result<()> {
+    if !spec.starts_with("local/") {
+        return Ok(());
+    }
+    eprintln!("loading {spec} …");
+    let started = std::time::Instant::now();
+    factory.model(spec).map_err(|error| BadInput(error.to_string()))?;
+    eprintln!("loaded {spec} in {:.1}s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
 /// Installs the known local model a spec names (not built in: only checks the spec).
 #[cfg(not(feature = "local"))]
 pub async fn ensure_installed(spec: &str, _data_dir: &Path, _offline: bool) -> Result<()> {
@@ -60,6 +73,52 @@ pub async fn ensure_installed(spec: &str, _data_dir: &Path, _offline: bool) -> R
 
 #[cfg(feature = "local")]
 struct Bar(indicatif::ProgressBar);
+
+/// Download progress as plain lines on standard error, at most one every few seconds, for logs
+/// and pipes where a bar would be noise.
+#[cfg(feature = "local")]
+struct Lines {
+    name: &'static str,
+    state: std::sync::Mutex<(u64, u64, std::time::Instant)>,
+    started: std::time::Instant,
+}
+
+#[cfg(feature = "local")]
+impl Lines {
+    const EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+    fn print(&self, done: u64, total: u64) {
+        let seconds = self.started.elapsed().as_secs_f64().max(0.001);
+        eprintln!(
+            "downloading {}: {} / {} MB ({:.1} MB/s)",
+            self.name,
+            done / 1_000_000,
+            total / 1_000_000,
+            done as f64 / 1e6 / seconds
+        );
+    }
+}
+
+#[cfg(feature = "local")]
+impl medsim_local::pull::Progress for Lines {
+    fn start(&self, total: u64) {
+        let mut state = self.state.lock().expect("progress");
+        state.1 = total;
+        self.print(0, total);
+        state.2 = std::time::Instant::now();
+    }
+    fn advance(&self, bytes: u64) {
+        let mut state = self.state.lock().expect("progress");
+        state.0 += bytes;
+        if state.2.elapsed() >= Self::EVERY {
+            self.print(state.0, state.1);
+            state.2 = std::time::Instant::now();
+        }
+    }
+    fn step(&self, message: &str) {
+        eprintln!("{}: {message}", self.name);
+    }
+}
 
 #[cfg(feature = "local")]
 impl medsim_local::pull::Progress for Bar {
@@ -82,7 +141,8 @@ pub async fn pull(
     source: &medsim_local::pull::PullSource,
 ) -> Result<()> {
     use std::io::IsTerminal;
-    let bar = if std::io::stderr().is_terminal() {
+    let started = std::time::Instant::now();
+    let result = if std::io::stderr().is_terminal() {
         let bar = indicatif::ProgressBar::new(0);
         bar.set_style(
             indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {msg}")
@@ -90,13 +150,13 @@ pub async fn pull(
                 .progress_chars("=> "),
         );
         bar.set_prefix(model.name);
-        bar
+        let result = medsim_local::pull::pull(data_dir, model, source, &Bar(bar.clone())).await;
+        bar.finish_and_clear();
+        result
     } else {
-        indicatif::ProgressBar::hidden()
+        let lines = Lines { name: model.name, state: std::sync::Mutex::new((0, 0, started)), started };
+        medsim_local::pull::pull(data_dir, model, source, &lines).await
     };
-    let started = std::time::Instant::now();
-    let result = medsim_local::pull::pull(data_dir, model, source, &Bar(bar.clone())).await;
-    bar.finish_and_clear();
     let directory = result.map_err(|error| anyhow::anyhow!(error))?;
     eprintln!(
         "installed {} into {} in {:.0}s (sha256 verified)",

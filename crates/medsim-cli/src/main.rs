@@ -24,6 +24,15 @@ pub enum Exit {
     BadInput = 2,
     /// Something failed that is not the input's fault: network, disk, checksum.
     Failure = 3,
+    /// A run finished incomplete: episodes ended in an error, or fewer than planned are on disk.
+    Incomplete = 4,
+}
+
+impl Exit {
+    /// The worse of two outcomes (for commands made of several runs).
+    pub fn worst(self, other: Exit) -> Exit {
+        if other as u8 > self as u8 { other } else { self }
+    }
 }
 
 impl From<Exit> for ExitCode {

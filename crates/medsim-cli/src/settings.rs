@@ -101,7 +101,44 @@ fn parse(text: &str, path: &Path) -> Result<LlmSettings> {
         ))
         .into());
     }
-    toml::from_str::<LlmSettings>(text).map_err(|error| BadInput(toml_error(path, text, &error)).into())
+    let settings = toml::from_str::<LlmSettings>(text).map_err(|error| BadInput(toml_error(path, text, &error)))?;
+    settings.validate().map_err(|invalid| {
+        let line = line_of(text, &invalid.path);
+        BadInput(format!(
+            "{}:{line}: {}: {}\n  hint: see README \"Settings\" for the ranges medsim accepts",
+            path.display(),
+            invalid.path.join("."),
+            invalid.message
+        ))
+    })?;
+    Ok(settings)
+}
+
+/// The line where a key is written: after its table's header (`[providers.vllm]`), the first
+/// line that assigns it; the header itself, or line 1, when that is not found.
+fn line_of(text: &str, path: &[String]) -> usize {
+    let (key, table) = path.split_last().map(|(key, table)| (key.as_str(), table)).unwrap_or(("", &[]));
+    let header = |line: &str| {
+        let inner = line.trim().strip_prefix('[').and_then(|rest| rest.strip_suffix(']'))?;
+        Some(inner.split('.').map(|part| part.trim().trim_matches('"').to_owned()).collect::<Vec<_>>())
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    let start = if table.is_empty() {
+        Some(0)
+    } else {
+        lines.iter().position(|line| header(line).is_some_and(|parts| parts == table)).map(|index| index + 1)
+    };
+    let Some(start) = start else { return 1 };
+    for (index, line) in lines.iter().enumerate().skip(start) {
+        if header(line).is_some() && !table.is_empty() {
+            break;
+        }
+        let assigned = line.trim_start().strip_prefix(key).map(|rest| rest.trim_start().starts_with('='));
+        if assigned == Some(true) {
+            return index + 1;
+        }
+    }
+    start.max(1)
 }
 
 fn toml_error(path: &Path, text: &str, error: &toml::de::Error) -> String {
@@ -121,6 +158,25 @@ mod tests {
         assert!(error.starts_with("medsim.toml:5: unknown field `max_concurency`"), "{error}");
         let error = parse("[rols]\n", Path::new("m.toml")).unwrap_err().to_string();
         assert!(error.starts_with("m.toml:1: rols: expected one of providers"), "{error}");
+    }
+
+    #[test]
+    fn values_that_would_fail_later_are_refused_at_load_with_their_line() {
+        for (text, expected) in [
+            ("[providers.vllm]\nmax_concurrency = 4\ntimeout_secs = -5\n", "m.toml:3: providers.vllm.timeout_secs: expected seconds"),
+            ("[providers.vllm]\ntimeout_secs = nan\n", "m.toml:2: providers.vllm.timeout_secs"),
+            ("[providers.vllm]\ntimeout_secs = inf\n", "m.toml:2: providers.vllm.timeout_secs"),
+            ("[providers.vllm]\ntimeout_secs = 1e300\n", "m.toml:2: providers.vllm.timeout_secs"),
+            ("[providers.x]\n\nconnect_timeout_secs = -1\n", "m.toml:3: providers.x.connect_timeout_secs"),
+            ("[providers.vllm]\nbase_url = \"not a url\"\n", "m.toml:2: providers.vllm.base_url: base URL \"not a url\""),
+            ("[retry]\nmax_attempts = 0\n", "m.toml:2: retry.max_attempts: expected 1 to 100, found 0"),
+            ("[providers.vllm.retry]\nmultiplier = -2\n", "m.toml:2: providers.vllm.retry.multiplier"),
+            ("[prices.\"m\"]\ninput_per_million = -1\noutput_per_million = 1\n", "m.toml:2: prices.m.input_per_million"),
+        ] {
+            let error = parse(text, Path::new("m.toml")).unwrap_err().to_string();
+            assert!(error.starts_with(expected), "{text:?}: {error}");
+        }
+        assert!(parse("[providers.vllm]\ntimeout_secs = 30\nbase_url = \"http://gpu:8000/v1\"\n", Path::new("m")).is_ok());
     }
 
     #[test]

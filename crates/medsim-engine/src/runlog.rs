@@ -4,6 +4,12 @@
 //! A process killed at any moment loses at most the episodes in flight: a torn last line is
 //! detected and cut off when the run is resumed, and an episode already on disk is never run
 //! or written again.
+//!
+//! One writer at a time: every writer holds [`RunLock`], an exclusive lock on `.lock` in the
+//! directory (released by the operating system when the process ends, however it ends), and
+//! only through it can the log be appended to, rewritten or repaired. Readers take no lock and
+//! never modify anything: they read up to the last complete line, keep a complete last record
+//! that lacks only its newline, and skip an incomplete tail that a writer may still be writing.
 
 use std::collections::BTreeSet;
 use std::fs::{File, OpenOptions};
@@ -90,6 +96,17 @@ pub enum RunLogError {
         /// What happened.
         message: String,
     },
+    /// Another process holds the run directory.
+    #[error(
+        "{path} is in use by another medsim process{}\n  hint: wait for it to finish, or stop it; two writers would run the same episodes twice",
+        pid.map(|pid| format!(" (pid {pid})")).unwrap_or_default()
+    )]
+    Busy {
+        /// The run directory.
+        path: String,
+        /// The holder's process id, when it wrote one.
+        pid: Option<u32>,
+    },
     /// A line in the middle of the log is not an episode record.
     #[error(
         "{path}:{line}: not an episode record: {message}\n  hint: the log was edited or corrupted; move the bad line away and resume"
@@ -130,67 +147,182 @@ impl RunDir {
         self.path.join("episodes.jsonl")
     }
 
-    /// Writes `run.json` (atomically).
-    pub fn write_run(&self, run: &Value) -> Result<(), RunLogError> {
-        std::fs::create_dir_all(&self.path).map_err(|error| io(&self.path, error))?;
-        let temporary = self.path.join(".run.json.partial");
-        std::fs::write(&temporary, serde_json::to_string_pretty(run).expect("JSON") + "\n")
-            .map_err(|error| io(&temporary, error))?;
-        std::fs::rename(&temporary, self.run_json()).map_err(|error| io(&self.run_json(), error))
-    }
-
     /// Reads `run.json`.
     pub fn read_run(&self) -> Result<Value, RunLogError> {
         let text = std::fs::read_to_string(self.run_json()).map_err(|error| io(&self.run_json(), error))?;
         serde_json::from_str(&text).map_err(|error| io(&self.run_json(), error))
     }
 
-    /// Every complete episode record. A torn last line (a crash mid-write) is cut off the file.
+    /// Every complete episode record, read without modifying anything (safe while a writer
+    /// appends). A last line without its newline is kept when it is a whole record and skipped
+    /// when it is not (a writer may be in the middle of it); a bad line before the last is an
+    /// error naming it.
     pub fn read_episodes(&self) -> Result<Vec<EpisodeRecord>, RunLogError> {
+        Ok(self.scan()?.records)
+    }
+
+    /// Reads the log: its records, and where its whole lines end.
+    fn scan(&self) -> Result<Scan, RunLogError> {
         let path = self.episodes();
-        let Ok(file) = File::open(&path) else { return Ok(Vec::new()) };
-        let mut records = Vec::new();
-        let mut good_bytes = 0u64;
-        let mut lines = BufReader::new(file).split(b'\n').enumerate().peekable();
-        let length = std::fs::metadata(&path).map(|meta| meta.len()).unwrap_or(0);
-        while let Some((index, line)) = lines.next() {
-            let line = line.map_err(|error| io(&path, error))?;
-            let is_last = lines.peek().is_none();
-            // Complete only if the newline after it is in the file.
-            let complete = good_bytes + (line.len() as u64) < length;
-            if line.iter().all(u8::is_ascii_whitespace) {
-                good_bytes += line.len() as u64 + 1;
+        let file = match File::open(&path) {
+            Ok(file) => file,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Scan::default()),
+            Err(error) => return Err(io(&path, error)),
+        };
+        let mut scan = Scan::default();
+        let mut reader = BufReader::new(file);
+        let mut line = Vec::new();
+        let mut offset = 0u64;
+        let mut number = 0usize;
+        loop {
+            line.clear();
+            let read = reader.read_until(b'\n', &mut line).map_err(|error| io(&path, error))?;
+            if read == 0 {
+                break;
+            }
+            number += 1;
+            let complete = line.last() == Some(&b'\n');
+            let body = if complete { &line[..line.len() - 1] } else { &line[..] };
+            if body.iter().all(u8::is_ascii_whitespace) {
+                if complete {
+                    offset += read as u64;
+                    scan.whole_lines_end = offset;
+                }
                 continue;
             }
-            match serde_json::from_slice::<EpisodeRecord>(&line) {
-                Ok(record) if complete => {
-                    records.push(record);
-                    good_bytes += line.len() as u64 + 1;
+            match serde_json::from_slice::<EpisodeRecord>(body) {
+                Ok(record) => {
+                    scan.records.push(record);
+                    offset += read as u64;
+                    if complete {
+                        scan.whole_lines_end = offset;
+                    } else {
+                        scan.tail = Tail::RecordWithoutNewline;
+                    }
                 }
-                Ok(_) | Err(_) if is_last => {
-                    // Torn final line: drop it so the file ends on a whole record.
-                    let file = OpenOptions::new().write(true).open(&path).map_err(|error| io(&path, error))?;
-                    file.set_len(good_bytes).map_err(|error| io(&path, error))?;
-                    tracing::warn!(line = index + 1, "discarded a torn last line of episodes.jsonl");
-                    break;
-                }
-                Ok(_) => unreachable!("only the last line can be incomplete"),
+                Err(_) if !complete => scan.tail = Tail::Incomplete { line: number },
                 Err(error) => {
                     return Err(RunLogError::BadLine {
                         path: path.display().to_string(),
-                        line: index + 1,
+                        line: number,
                         message: error.to_string(),
                     });
                 }
             }
         }
-        Ok(records)
+        Ok(scan)
     }
 
-    /// Rewrites the log without the records `drop` selects (atomically).
+    /// Takes the directory for writing (creating it), or says who holds it.
+    pub fn lock(&self) -> Result<RunLock, RunLogError> {
+        std::fs::create_dir_all(&self.path).map_err(|error| io(&self.path, error))?;
+        let path = self.path.join(".lock");
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|error| io(&path, error))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let pid = std::fs::read_to_string(&path).ok().and_then(|text| text.trim().parse().ok());
+                return Err(RunLogError::Busy { path: self.path.display().to_string(), pid });
+            }
+            Err(std::fs::TryLockError::Error(error)) => return Err(io(&path, error)),
+        }
+        file.set_len(0).map_err(|error| io(&path, error))?;
+        file.write_all(format!("{}\n", std::process::id()).as_bytes()).map_err(|error| io(&path, error))?;
+        Ok(RunLock { dir: RunDir::new(&self.path), _file: file })
+    }
+}
+
+/// What a scan found at the end of the log.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Tail {
+    /// The log ends on a newline.
+    #[default]
+    Clean,
+    /// The last line is a whole record without its newline.
+    RecordWithoutNewline,
+    /// The last line is not (yet) a record.
+    Incomplete {
+        /// Its 1-based number.
+        line: usize,
+    },
+}
+
+#[derive(Default)]
+struct Scan {
+    records: Vec<EpisodeRecord>,
+    /// Bytes up to the end of the last newline-terminated line.
+    whole_lines_end: u64,
+    tail: Tail,
+}
+
+/// What [`RunLock::repair`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Repair {
+    /// Nothing needed doing.
+    None,
+    /// A whole last record lacked its newline; it was added.
+    NewlineAdded,
+    /// A torn last line (a crash mid-write) was cut off.
+    TornLineCut {
+        /// Its 1-based number.
+        line: usize,
+    },
+}
+
+/// Exclusive, writing access to a run directory, held until dropped (or the process ends).
+pub struct RunLock {
+    dir: RunDir,
+    _file: File,
+}
+
+impl RunLock {
+    /// The directory.
+    pub fn dir(&self) -> &RunDir {
+        &self.dir
+    }
+
+    /// Writes `run.json` (atomically).
+    pub fn write_run(&self, run: &Value) -> Result<(), RunLogError> {
+        let temporary = self.dir.path.join(".run.json.partial");
+        std::fs::write(&temporary, serde_json::to_string_pretty(run).expect("JSON") + "\n")
+            .map_err(|error| io(&temporary, error))?;
+        std::fs::rename(&temporary, self.dir.run_json()).map_err(|error| io(&self.dir.run_json(), error))
+    }
+
+    /// Makes the log end on a whole record: a last record without its newline gets one, a torn
+    /// last line is cut off. Only a writer may do this, and it does it before appending.
+    pub fn repair(&self) -> Result<Repair, RunLogError> {
+        let scan = self.dir.scan()?;
+        let path = self.dir.episodes();
+        match scan.tail {
+            Tail::Clean => Ok(Repair::None),
+            Tail::RecordWithoutNewline => {
+                let mut file = OpenOptions::new().append(true).open(&path).map_err(|error| io(&path, error))?;
+                file.write_all(b"\n").map_err(|error| io(&path, error))?;
+                file.sync_data().map_err(|error| io(&path, error))?;
+                Ok(Repair::NewlineAdded)
+            }
+            Tail::Incomplete { line } => {
+                let file = OpenOptions::new().write(true).open(&path).map_err(|error| io(&path, error))?;
+                file.set_len(scan.whole_lines_end).map_err(|error| io(&path, error))?;
+                file.sync_data().map_err(|error| io(&path, error))?;
+                tracing::warn!(line, "discarded a torn last line of episodes.jsonl");
+                Ok(Repair::TornLineCut { line })
+            }
+        }
+    }
+
+    /// Rewrites the log without the records `drop` selects (atomically); returns how many were
+    /// dropped.
     pub fn rewrite_without(&self, drop: impl Fn(&EpisodeRecord) -> bool) -> Result<usize, RunLogError> {
-        let records = self.read_episodes()?;
-        let temporary = self.path.join(".episodes.jsonl.partial");
+        let records = self.dir.read_episodes()?;
+        let temporary = self.dir.path.join(".episodes.jsonl.partial");
         let mut file = File::create(&temporary).map_err(|error| io(&temporary, error))?;
         let mut dropped = 0;
         for record in &records {
@@ -202,14 +334,14 @@ impl RunDir {
                 .map_err(|error| io(&temporary, error))?;
         }
         file.sync_all().map_err(|error| io(&temporary, error))?;
-        std::fs::rename(&temporary, self.episodes()).map_err(|error| io(&self.episodes(), error))?;
+        std::fs::rename(&temporary, self.dir.episodes()).map_err(|error| io(&self.dir.episodes(), error))?;
         Ok(dropped)
     }
 
-    /// Opens the log for appending.
+    /// Opens the log for appending, after repairing its end.
     pub fn appender(&self) -> Result<Appender, RunLogError> {
-        std::fs::create_dir_all(&self.path).map_err(|error| io(&self.path, error))?;
-        let path = self.episodes();
+        self.repair()?;
+        let path = self.dir.episodes();
         let file = OpenOptions::new().create(true).append(true).open(&path).map_err(|error| io(&path, error))?;
         Ok(Appender { file, path })
     }
@@ -234,6 +366,23 @@ impl Appender {
 /// `(case, repeat)` pairs already in the log.
 pub fn done_keys(records: &[EpisodeRecord]) -> BTreeSet<(String, u32)> {
     records.iter().map(EpisodeRecord::key).collect()
+}
+
+/// The records with each `(case, repeat)` once (the first written wins), and the keys that were
+/// repeated, each once. A log written under [`RunLock`] has none; one written by an older medsim
+/// or merged by hand may.
+pub fn dedupe(records: Vec<EpisodeRecord>) -> (Vec<EpisodeRecord>, Vec<(String, u32)>) {
+    let mut seen = BTreeSet::new();
+    let mut repeated = BTreeSet::new();
+    let mut kept = Vec::with_capacity(records.len());
+    for record in records {
+        if seen.insert(record.key()) {
+            kept.push(record);
+        } else {
+            repeated.insert(record.key());
+        }
+    }
+    (kept, repeated.into_iter().collect())
 }
 
 /// The JSON Schema of one `episodes.jsonl` line, pretty-printed.
@@ -280,26 +429,86 @@ mod tests {
         EpisodeRecord::new(episode, repeat, tags.iter().map(|tag| (*tag).to_owned()).collect(), None)
     }
 
+    fn names(records: &[EpisodeRecord]) -> Vec<&str> {
+        records.iter().map(|record| record.case_id.as_str()).collect()
+    }
+
     #[test]
-    fn a_torn_last_line_is_cut_off() {
+    fn readers_never_modify_the_log_and_the_writer_repairs_its_end() {
         let directory = tempfile::tempdir().unwrap();
         let run = RunDir::new(directory.path());
-        let mut appender = run.appender().unwrap();
+        let lock = run.lock().unwrap();
+        let mut appender = lock.appender().unwrap();
         appender.append(&record("a", 0, Outcome::Correct, 3, &[])).unwrap();
         appender.append(&record("b", 0, Outcome::Incorrect, 4, &[])).unwrap();
         let whole = std::fs::read(run.episodes()).unwrap();
-        let mut torn = whole.clone();
         let line = serde_json::to_vec(&record("c", 0, Outcome::Correct, 2, &[])).unwrap();
+
+        // A torn last line (a writer mid-write, or a crash): readers skip it and leave it.
+        let mut torn = whole.clone();
         torn.extend_from_slice(&line[..line.len() / 2]);
         std::fs::write(run.episodes(), &torn).unwrap();
-        let records = run.read_episodes().unwrap();
-        assert_eq!(records.iter().map(|record| record.case_id.as_str()).collect::<Vec<_>>(), ["a", "b"]);
-        assert_eq!(std::fs::read(run.episodes()).unwrap(), whole, "the file ends on a whole record again");
-        // A complete last line without its newline is torn too: it may be cut mid-number.
+        assert_eq!(names(&run.read_episodes().unwrap()), ["a", "b"]);
+        assert_eq!(std::fs::read(run.episodes()).unwrap(), torn, "a reader changes nothing");
+        assert_eq!(lock.repair().unwrap(), Repair::TornLineCut { line: 3 });
+        assert_eq!(std::fs::read(run.episodes()).unwrap(), whole, "the writer cuts it off");
+
+        // A whole last record lacking only its newline is kept by readers, and the writer
+        // completes it rather than cutting it.
         let mut no_newline = whole.clone();
         no_newline.extend_from_slice(&line);
         std::fs::write(run.episodes(), &no_newline).unwrap();
-        assert_eq!(run.read_episodes().unwrap().len(), 2);
+        assert_eq!(names(&run.read_episodes().unwrap()), ["a", "b", "c"]);
+        assert_eq!(std::fs::read(run.episodes()).unwrap(), no_newline);
+        assert_eq!(lock.repair().unwrap(), Repair::NewlineAdded);
+        assert_eq!(names(&run.read_episodes().unwrap()), ["a", "b", "c"]);
+        assert_eq!(lock.repair().unwrap(), Repair::None);
+
+        // Every prefix of the file reads without panicking: whole records, no more.
+        let bytes = std::fs::read(run.episodes()).unwrap();
+        for cut in 0..=bytes.len() {
+            std::fs::write(run.episodes(), &bytes[..cut]).unwrap();
+            let records = run.read_episodes().unwrap();
+            let complete_lines = bytes[..cut].iter().filter(|byte| **byte == b'\n').count();
+            assert!(records.len() == complete_lines || records.len() == complete_lines + 1, "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn a_bad_line_before_the_last_is_named() {
+        let directory = tempfile::tempdir().unwrap();
+        let run = RunDir::new(directory.path());
+        let good = serde_json::to_string(&record("a", 0, Outcome::Correct, 3, &[])).unwrap();
+        std::fs::write(run.episodes(), format!("{good}\n{{\"oops\": 1}}\n{good}\n")).unwrap();
+        let error = run.read_episodes().unwrap_err().to_string();
+        assert!(error.contains("episodes.jsonl:2: not an episode record"), "{error}");
+    }
+
+    #[test]
+    fn one_writer_at_a_time_and_the_second_is_told_who_holds_it() {
+        let directory = tempfile::tempdir().unwrap();
+        let run = RunDir::new(directory.path());
+        let first = run.lock().unwrap();
+        let error = run.lock().err().expect("a second writer is refused");
+        assert!(matches!(error, RunLogError::Busy { pid: Some(pid), .. } if pid == std::process::id()), "{error}");
+        assert!(error.to_string().contains(&format!("(pid {})", std::process::id())), "{error}");
+        drop(first);
+        run.lock().expect("free again once the first is dropped");
+    }
+
+    #[test]
+    fn repeated_keys_are_dropped_and_named() {
+        let records = vec![
+            record("a", 0, Outcome::Correct, 3, &[]),
+            record("a", 0, Outcome::Incorrect, 3, &[]),
+            record("a", 1, Outcome::Correct, 3, &[]),
+            record("b", 0, Outcome::Correct, 3, &[]),
+            record("a", 0, Outcome::Error, 3, &[]),
+        ];
+        let (kept, repeated) = dedupe(records);
+        assert_eq!(kept.len(), 3);
+        assert_eq!(kept[0].outcome, Outcome::Correct, "the first written wins");
+        assert_eq!(repeated, [("a".to_owned(), 0)]);
     }
 
     #[test]

@@ -212,14 +212,18 @@ pub fn markdown(summary: &Summary, title: &str) -> String {
         ("episodes", summary.episodes.to_string()),
         (
             "accuracy (95 % Wilson CI)",
-            format!(
-                "{} ({}–{}), {}/{}",
-                percent(accuracy.accuracy),
-                percent(accuracy.ci_low),
-                percent(accuracy.ci_high),
-                accuracy.correct,
-                accuracy.judged
-            ),
+            if accuracy.judged == 0 {
+                "n/a (no episode reached a verdict)".to_owned()
+            } else {
+                format!(
+                    "{} ({}–{}), {}/{}",
+                    percent(accuracy.accuracy),
+                    percent(accuracy.ci_low),
+                    percent(accuracy.ci_high),
+                    accuracy.correct,
+                    accuracy.judged
+                )
+            },
         ),
         ("errors (not counted as wrong)", summary.errors.to_string()),
         ("budget exhausted", summary.budget_exhausted.to_string()),
@@ -248,6 +252,10 @@ pub fn markdown(summary: &Summary, title: &str) -> String {
         }
         out.push_str(&format!("\n| {heading} | n | accuracy | 95 % CI |\n| --- | --- | --- | --- |\n"));
         for (name, accuracy) in table {
+            if accuracy.judged == 0 {
+                out.push_str(&format!("| {name} | 0 | n/a | n/a |\n"));
+                continue;
+            }
             out.push_str(&format!(
                 "| {name} | {} | {} | {}–{} |\n",
                 accuracy.judged,

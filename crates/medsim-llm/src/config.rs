@@ -169,6 +169,61 @@ pub fn builtin_providers() -> BTreeMap<&'static str, ProviderSettings> {
     ])
 }
 
+/// The environment variables that set a provider's base URL, most specific first:
+/// `MEDSIM_<PROVIDER>_BASE_URL` for any provider, then the ecosystem's own names
+/// (`OPENAI_BASE_URL` and `OPENAI_API_BASE` for `openai`, `ANTHROPIC_BASE_URL` for `anthropic`,
+/// `OLLAMA_HOST` for `ollama`).
+pub fn base_url_variables(provider: &str) -> Vec<String> {
+    let own: String =
+        provider.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect();
+    let mut names = vec![format!("MEDSIM_{own}_BASE_URL")];
+    names.extend(
+        match provider {
+            "openai" => &["OPENAI_BASE_URL", "OPENAI_API_BASE"][..],
+            "anthropic" => &["ANTHROPIC_BASE_URL"][..],
+            "ollama" => &["OLLAMA_HOST"][..],
+            _ => &[][..],
+        }
+        .iter()
+        .map(|name| (*name).to_owned()),
+    );
+    names
+}
+
+/// `OLLAMA_HOST` is read as Ollama reads it — `host`, `host:port` or `scheme://host[:port][/path]`;
+/// without a scheme it is http on port 11434, with one the scheme's own port — and medsim talks
+/// to Ollama's OpenAI-compatible API under `/v1` of it.
+fn ollama_base_url(value: &str) -> String {
+    let (scheme, rest) = match value.split_once("://") {
+        Some((scheme, rest)) => (scheme.to_owned(), rest),
+        None => ("http".to_owned(), value),
+    };
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let has_port = host.rsplit_once(':').is_some_and(|(_, port)| !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()))
+        && !host.ends_with(']');
+    let host = match (host.is_empty(), has_port, value.contains("://")) {
+        (true, _, _) => "127.0.0.1:11434".to_owned(),
+        (false, false, false) => format!("{host}:11434"),
+        _ => host.to_owned(),
+    };
+    let path = path.trim_end_matches('/');
+    format!("{scheme}://{host}{}/v1", if path.is_empty() { String::new() } else { format!("/{path}") })
+}
+
+/// Checks that a base URL is an absolute http(s) URL.
+fn check_base_url(url: &str, origin: &str) -> Result<(), LlmError> {
+    match reqwest::Url::parse(url) {
+        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some() => Ok(()),
+        Ok(parsed) => Err(LlmError::Config(format!(
+            "base URL {url:?} (from {origin}): expected an http:// or https:// URL with a host, found scheme {:?}",
+            parsed.scheme()
+        ))),
+        Err(error) => Err(LlmError::Config(format!(
+            "base URL {url:?} (from {origin}): expected an absolute URL such as http://127.0.0.1:8000/v1, found an invalid one ({error})"
+        ))),
+    }
+}
+
 /// Replay-cache settings (`[cache]`).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -195,7 +250,106 @@ pub struct LlmSettings {
     pub prices: BTreeMap<String, Price>,
 }
 
+/// A setting out of range: the dotted path of the key (`providers.vllm.timeout_secs`) and what
+/// was expected.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InvalidSetting {
+    /// Table path and key.
+    pub path: Vec<String>,
+    /// What was expected, and what was found.
+    pub message: String,
+}
+
+fn check_seconds(value: Option<f64>, low: f64, high: f64, path: &[&str]) -> Result<(), InvalidSetting> {
+    match value {
+        Some(seconds) if !(seconds.is_finite() && seconds >= low && seconds <= high) => Err(InvalidSetting {
+            path: path.iter().map(|part| (*part).to_owned()).collect(),
+            message: format!("expected seconds from {low} to {high}, found {seconds}"),
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn check_count(value: Option<u64>, low: u64, high: u64, path: &[&str]) -> Result<(), InvalidSetting> {
+    match value {
+        Some(count) if !(low..=high).contains(&count) => Err(InvalidSetting {
+            path: path.iter().map(|part| (*part).to_owned()).collect(),
+            message: format!("expected {low} to {high}, found {count}"),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// One day: no timeout or backoff medsim accepts is longer.
+const DAY: f64 = 86_400.0;
+
+impl RetryPolicy {
+    /// Checks every value is finite and in range; `table` is where the policy was written.
+    pub fn validate(&self, table: &[&str]) -> Result<(), InvalidSetting> {
+        let at = |key: &'static str| table.iter().copied().chain([key]).collect::<Vec<&str>>();
+        check_count(Some(u64::from(self.max_attempts)), 1, 100, &at("max_attempts"))?;
+        check_seconds(Some(self.max_elapsed_secs), 0.0, DAY, &at("max_elapsed_secs"))?;
+        check_seconds(Some(self.initial_backoff_secs), 0.0, 3600.0, &at("initial_backoff_secs"))?;
+        check_seconds(Some(self.max_backoff_secs), 0.0, 3600.0, &at("max_backoff_secs"))?;
+        if !(self.multiplier.is_finite() && (1.0..=10.0).contains(&self.multiplier)) {
+            return Err(InvalidSetting {
+                path: at("multiplier").into_iter().map(str::to_owned).collect(),
+                message: format!("expected a factor from 1 to 10, found {}", self.multiplier),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl ProviderSettings {
+    /// Checks URLs, durations, limits and the retry policy of provider `name`.
+    pub fn validate(&self, name: &str) -> Result<(), InvalidSetting> {
+        let table = ["providers", name];
+        let at = |key: &'static str| [table[0], table[1], key];
+        for (key, url) in
+            self.base_url.iter().map(|url| ("base_url", url)).chain(self.base_urls.iter().map(|url| ("base_urls", url)))
+        {
+            check_base_url(url, "the settings file").map_err(|error| InvalidSetting {
+                path: at(key).iter().map(|part| (*part).to_owned()).collect(),
+                message: match error {
+                    LlmError::Config(message) => message.replace(" (from the settings file)", ""),
+                    other => other.to_string(),
+                },
+            })?;
+        }
+        check_seconds(self.timeout_secs, 0.001, DAY, &at("timeout_secs"))?;
+        check_seconds(self.connect_timeout_secs, 0.001, DAY, &at("connect_timeout_secs"))?;
+        check_count(self.max_concurrency.map(|value| value as u64), 1, 100_000, &at("max_concurrency"))?;
+        check_count(self.requests_per_minute.map(u64::from), 1, u64::from(u32::MAX), &at("requests_per_minute"))?;
+        check_count(self.tokens_per_minute, 1, u64::MAX, &at("tokens_per_minute"))?;
+        if let Some(retry) = &self.retry {
+            retry.validate(&[table[0], table[1], "retry"])?;
+        }
+        Ok(())
+    }
+}
+
 impl LlmSettings {
+    /// Checks every value that a model call would otherwise trip over later (a negative or
+    /// infinite timeout, a URL that is not one, an attempt count of 0).
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
+        for (name, provider) in &self.providers {
+            provider.validate(name)?;
+        }
+        self.retry.validate(&["retry"])?;
+        for (model, price) in &self.prices {
+            for (key, value) in [("input_per_million", price.input_per_million), ("output_per_million", price.output_per_million)] {
+                if !(value.is_finite() && value >= 0.0) {
+                    return Err(InvalidSetting {
+                        path: vec!["prices".into(), model.clone(), key.into()],
+                        message: format!("expected a price of 0 or more (USD per million tokens), found {value}"),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The effective settings of a provider (built-in preset overlaid with the file).
     pub fn provider(&self, name: &str) -> Option<ProviderSettings> {
         let builtin = builtin_providers().remove(name);
@@ -254,6 +408,54 @@ pub struct ModelFactory {
     transports: Mutex<HashMap<String, Arc<Transport>>>,
     models: Mutex<HashMap<String, SharedModel>>,
     custom: Mutex<BTreeMap<String, CustomProvider>>,
+    meter: Arc<Meter>,
+}
+
+/// Calls and tokens of every model a factory built, counted as answers arrive (for live
+/// progress; per-episode accounting is in each episode's record).
+#[derive(Debug, Default)]
+pub struct Meter {
+    calls: std::sync::atomic::AtomicU64,
+    prompt_tokens: std::sync::atomic::AtomicU64,
+    completion_tokens: std::sync::atomic::AtomicU64,
+}
+
+impl Meter {
+    /// (calls, prompt tokens, completion tokens) so far.
+    pub fn read(&self) -> (u64, u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.calls.load(Relaxed), self.prompt_tokens.load(Relaxed), self.completion_tokens.load(Relaxed))
+    }
+
+    fn add(&self, response: &crate::types::ChatResponse) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.calls.fetch_add(1, Relaxed);
+        self.prompt_tokens.fetch_add(response.usage.prompt_tokens, Relaxed);
+        self.completion_tokens.fetch_add(response.usage.completion_tokens, Relaxed);
+    }
+}
+
+/// A model whose answers are counted by a [`Meter`].
+struct Metered {
+    inner: SharedModel,
+    meter: Arc<Meter>,
+}
+
+#[async_trait::async_trait]
+impl crate::model::ChatModel for Metered {
+    async fn chat(&self, request: &crate::types::ChatRequest) -> Result<crate::types::ChatResponse, LlmError> {
+        let response = self.inner.chat(request).await?;
+        self.meter.add(&response);
+        Ok(response)
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+
+    fn name(&self) -> String {
+        self.inner.name()
+    }
 }
 
 /// Reads an environment variable (the process environment, or a test's own).
@@ -281,7 +483,13 @@ impl ModelFactory {
             transports: Mutex::new(HashMap::new()),
             models: Mutex::new(HashMap::new()),
             custom: Mutex::new(BTreeMap::new()),
+            meter: Arc::default(),
         }
+    }
+
+    /// Calls and tokens of every model built so far, live.
+    pub fn meter(&self) -> Arc<Meter> {
+        self.meter.clone()
     }
 
     /// Wraps every model built from now on in this cache.
@@ -317,12 +525,43 @@ impl ModelFactory {
             Some((cache, mode)) => Arc::new(CachedModel::new(model, cache.clone(), *mode)),
             None => model,
         };
+        let model: SharedModel = Arc::new(Metered { inner: model, meter: self.meter.clone() });
         self.models.lock().expect("factory lock").insert(spec.to_owned(), model.clone());
         Ok(model)
     }
 
+    /// A provider's effective settings — built-in preset < settings file < environment — and
+    /// where its base URLs came from.
+    pub fn provider_settings(&self, provider: &str) -> Option<(ProviderSettings, String)> {
+        let mut settings = self.settings.provider(provider)?;
+        let from_file = self
+            .settings
+            .providers
+            .get(provider)
+            .is_some_and(|configured| configured.base_url.is_some() || !configured.base_urls.is_empty());
+        let variables = base_url_variables(provider);
+        let from_environment = variables
+            .iter()
+            .find_map(|name| (self.environment)(name).filter(|value| !value.trim().is_empty()).map(|value| (name, value)));
+        let origin = match from_environment {
+            Some((name, value)) => {
+                let value = value.trim();
+                let url = if name == "OLLAMA_HOST" { ollama_base_url(value) } else { value.to_owned() };
+                settings.base_url = Some(url);
+                settings.base_urls.clear();
+                format!("the environment variable {name}")
+            }
+            None if from_file => format!("[providers.{provider}] in the settings file"),
+            None => format!(
+                "medsim's built-in default for {provider}; set {} or base_url under [providers.{provider}] in medsim.toml to change it",
+                variables.join(" or ")
+            ),
+        };
+        Some((settings, origin))
+    }
+
     fn build_http(&self, spec: &ModelSpec) -> Result<SharedModel, LlmError> {
-        let Some(settings) = self.settings.provider(&spec.provider) else {
+        let Some((settings, origin)) = self.provider_settings(&spec.provider) else {
             let mut names = self.settings.provider_names();
             names.extend(self.custom.lock().expect("factory lock").keys().cloned());
             return Err(LlmError::Config(format!(
@@ -334,7 +573,7 @@ impl ModelFactory {
                 spec.provider
             )));
         };
-        let transport = self.transport(&spec.provider, &settings)?;
+        let transport = self.transport(&spec.provider, &settings, &origin)?;
         let capabilities = Capabilities {
             images: settings.capabilities.images.unwrap_or(true),
             tools: settings.capabilities.tools.unwrap_or(true),
@@ -357,20 +596,31 @@ impl ModelFactory {
     /// An OpenAI-compatible embedder `PROVIDER/MODEL` producing `dimensions`-long vectors.
     pub fn embedder(&self, spec: &str, dimensions: usize) -> Result<crate::embedding::SharedEmbedder, LlmError> {
         let parsed = ModelSpec::parse(spec)?;
-        let settings = self.settings.provider(&parsed.provider).ok_or_else(|| {
+        let (settings, origin) = self.provider_settings(&parsed.provider).ok_or_else(|| {
             LlmError::Config(format!(
                 "unknown provider {:?}; add it as [providers.{}] in medsim.toml",
                 parsed.provider, parsed.provider
             ))
         })?;
-        let transport = self.transport(&parsed.provider, &settings)?;
+        let transport = self.transport(&parsed.provider, &settings, &origin)?;
         Ok(Arc::new(crate::embedding::OpenAiEmbedder::new(&parsed.provider, &parsed.model, dimensions, 64, transport)))
     }
 
-    fn transport(&self, provider: &str, settings: &ProviderSettings) -> Result<Arc<Transport>, LlmError> {
+    fn transport(&self, provider: &str, settings: &ProviderSettings, origin: &str) -> Result<Arc<Transport>, LlmError> {
         if let Some(transport) = self.transports.lock().expect("factory lock").get(provider) {
             return Ok(transport.clone());
         }
+        for url in settings.urls() {
+            check_base_url(&url, origin)?;
+        }
+        settings.validate(provider).map_err(|invalid| {
+            LlmError::Config(format!("provider {provider}: {}: {}", invalid.path.join("."), invalid.message))
+        })?;
+        self.settings.retry.validate(&["retry"]).map_err(|invalid| {
+            LlmError::Config(format!("{}: {}", invalid.path.join("."), invalid.message))
+        })?;
+        let tls_roots =
+            crate::http::extra_roots(&|name| (self.environment)(name)).map_err(|error| LlmError::Config(error.to_string()))?;
         let api_key = match &settings.api_key_env {
             Some(variable) => match (self.environment)(variable).filter(|value| !value.is_empty()) {
                 Some(value) => Some(ApiKey::new(value)),
@@ -386,6 +636,8 @@ impl ModelFactory {
         let defaults = Limits::default();
         let transport = Arc::new(Transport::new(TransportConfig {
             base_urls: settings.urls(),
+            origin: origin.to_owned(),
+            tls_roots,
             api_key,
             auth: match settings.kind {
                 ProviderKind::Openai => AuthStyle::Bearer,
@@ -439,6 +691,60 @@ mod tests {
         assert_eq!(vllm.defaults.temperature, Some(0.2));
         assert_eq!(settings.provider("mine").unwrap().kind, ProviderKind::Anthropic);
         assert!(settings.provider("nope").is_none());
+    }
+
+    #[test]
+    fn the_environment_sets_base_urls_over_the_file() {
+        let settings: LlmSettings = toml::from_str("[providers.openai]\nbase_url = \"http://file:1/v1\"\n").unwrap();
+        let environment = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| pairs.iter().find(|(key, _)| *key == name).map(|(_, value)| (*value).to_owned())
+        };
+        let factory = ModelFactory::with_environment(settings.clone(), environment(&[]));
+        let (openai, origin) = factory.provider_settings("openai").unwrap();
+        assert_eq!(openai.urls(), ["http://file:1/v1"]);
+        assert!(origin.contains("settings file"), "{origin}");
+        let factory = ModelFactory::with_environment(
+            settings.clone(),
+            environment(&[("OPENAI_API_BASE", "http://old:2/v1"), ("OPENAI_BASE_URL", "http://127.0.0.1:8000/v1")]),
+        );
+        let (openai, origin) = factory.provider_settings("openai").unwrap();
+        assert_eq!(openai.urls(), ["http://127.0.0.1:8000/v1"]);
+        assert_eq!(origin, "the environment variable OPENAI_BASE_URL");
+        let factory = ModelFactory::with_environment(
+            settings,
+            environment(&[("OPENAI_BASE_URL", "http://a:1/v1"), ("MEDSIM_OPENAI_BASE_URL", "http://b:2/v1")]),
+        );
+        assert_eq!(factory.provider_settings("openai").unwrap().0.urls(), ["http://b:2/v1"]);
+        let factory = ModelFactory::with_environment(
+            LlmSettings::default(),
+            environment(&[("ANTHROPIC_BASE_URL", "http://c:3"), ("MEDSIM_MY_GATEWAY_BASE_URL", "http://d:4/v1")]),
+        );
+        assert_eq!(factory.provider_settings("anthropic").unwrap().0.urls(), ["http://c:3"]);
+        let (vllm, origin) = factory.provider_settings("vllm").unwrap();
+        assert_eq!(vllm.urls(), ["http://127.0.0.1:8000/v1"]);
+        assert!(origin.contains("MEDSIM_VLLM_BASE_URL"), "{origin}");
+        assert_eq!(base_url_variables("my-gateway")[0], "MEDSIM_MY_GATEWAY_BASE_URL");
+    }
+
+    #[test]
+    fn ollama_host_takes_the_forms_ollama_accepts() {
+        assert_eq!(ollama_base_url("0.0.0.0"), "http://0.0.0.0:11434/v1");
+        assert_eq!(ollama_base_url("gpu1:11500"), "http://gpu1:11500/v1");
+        assert_eq!(ollama_base_url("http://gpu1:11500/"), "http://gpu1:11500/v1");
+        assert_eq!(ollama_base_url("https://ollama.example.org"), "https://ollama.example.org/v1");
+        assert_eq!(ollama_base_url("https://example.org/ollama"), "https://example.org/ollama/v1");
+    }
+
+    #[test]
+    fn a_base_url_that_is_not_a_url_is_refused_with_its_origin() {
+        let settings: LlmSettings = toml::from_str("[providers.vllm]\nbase_url = \"not a url\"\n").unwrap();
+        let factory = ModelFactory::with_environment(settings, |_| None);
+        let error = factory.model("vllm/x").err().unwrap().to_string();
+        assert!(error.contains("\"not a url\"") && error.contains("[providers.vllm]"), "{error}");
+        let factory =
+            ModelFactory::with_environment(LlmSettings::default(), |name| (name == "OPENAI_BASE_URL").then(|| "ftp://x".into()));
+        let error = factory.model("openai/x").err().unwrap().to_string();
+        assert!(error.contains("OPENAI_BASE_URL") && error.contains("http://"), "{error}");
     }
 
     #[test]

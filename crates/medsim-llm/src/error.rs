@@ -26,6 +26,15 @@ pub enum LlmError {
         /// What happened.
         message: String,
     },
+    /// The endpoint could not be reached at all: the name does not resolve, the connection is
+    /// refused, or its certificate is not trusted.
+    #[error("{message}\n  hint: the base URL comes from {origin}")]
+    Unreachable {
+        /// What happened, with the URL.
+        message: String,
+        /// Which setting gave the base URL.
+        origin: String,
+    },
     /// No complete answer within the read timeout.
     #[error("{endpoint}: no answer within {}s", after.as_secs_f64())]
     Timeout {
@@ -105,6 +114,7 @@ impl LlmError {
         match self {
             LlmError::Http { status, .. } => matches!(status, 408 | 409 | 429) || *status >= 500,
             LlmError::Network { .. }
+            | LlmError::Unreachable { .. }
             | LlmError::Timeout { .. }
             | LlmError::Decode { .. }
             | LlmError::EmptyResponse { .. } => true,
@@ -116,7 +126,7 @@ impl LlmError {
     pub fn endpoint_unhealthy(&self) -> bool {
         match self {
             LlmError::Http { status, .. } => *status >= 500,
-            LlmError::Network { .. } | LlmError::Timeout { .. } => true,
+            LlmError::Network { .. } | LlmError::Unreachable { .. } | LlmError::Timeout { .. } => true,
             _ => false,
         }
     }

@@ -14,6 +14,7 @@
 pub mod cache;
 pub mod config;
 pub mod embedding;
+pub mod http;
 pub mod error;
 pub mod model;
 pub mod pricing;

@@ -89,6 +89,10 @@ pub enum AuthStyle {
 pub struct TransportConfig {
     /// Base URLs; calls are balanced across them.
     pub base_urls: Vec<String>,
+    /// Where the base URLs came from (a setting a person can change), for error messages.
+    pub origin: String,
+    /// Trusted roots added to the platform's and the bundled ones (`SSL_CERT_FILE`, `SSL_CERT_DIR`).
+    pub tls_roots: Vec<reqwest::Certificate>,
     /// The key, if the server needs one.
     pub api_key: Option<ApiKey>,
     /// How the key is sent.
@@ -133,6 +137,9 @@ pub struct StatsSnapshot {
 
 struct Endpoint {
     base_url: String,
+    /// True once the endpoint has answered at all (any HTTP status): a connection failure to an
+    /// endpoint that never answered is a configuration problem, not a passing fault.
+    reached: std::sync::atomic::AtomicBool,
     outstanding: AtomicUsize,
     consecutive_failures: AtomicU32,
     unhealthy_until: Mutex<Option<Instant>>,
@@ -183,6 +190,7 @@ impl Bucket {
 pub struct Transport {
     client: reqwest::Client,
     endpoints: Vec<Endpoint>,
+    origin: String,
     rotation: AtomicUsize,
     api_key: Option<ApiKey>,
     auth: AuthStyle,
@@ -220,12 +228,15 @@ impl Transport {
         if config.base_urls.is_empty() {
             return Err(LlmError::Config("a provider needs at least one base URL".to_owned()));
         }
-        let client = reqwest::Client::builder()
+        let mut builder = crate::http::client_builder(&|_| None)
+            .map_err(|error| LlmError::Config(error.to_string()))?
             .connect_timeout(config.connect_timeout)
-            .pool_max_idle_per_host(256)
-            .user_agent(concat!("medsim/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|error| LlmError::Config(format!("cannot build the HTTP client: {error}")))?;
+            .pool_max_idle_per_host(256);
+        for root in config.tls_roots {
+            builder = builder.add_root_certificate(root);
+        }
+        let client =
+            builder.build().map_err(|error| LlmError::Config(format!("cannot build the HTTP client: {error}")))?;
         let mut headers = HeaderMap::new();
         for (name, value) in &config.headers {
             let name = HeaderName::try_from(name.as_str())
@@ -241,12 +252,14 @@ impl Transport {
                 .iter()
                 .map(|base_url| Endpoint {
                     base_url: base_url.trim_end_matches('/').to_owned(),
+                    reached: std::sync::atomic::AtomicBool::new(false),
                     outstanding: AtomicUsize::new(0),
                     consecutive_failures: AtomicU32::new(0),
                     unhealthy_until: Mutex::new(None),
                 })
                 .collect(),
             rotation: AtomicUsize::new(0),
+            origin: config.origin,
             api_key: config.api_key,
             auth: config.auth,
             headers,
@@ -306,7 +319,7 @@ impl Transport {
                 let failures = endpoint.consecutive_failures.fetch_add(1, Ordering::SeqCst) + 1;
                 // A refused connection or a timeout marks the endpoint at once; server errors
                 // only after three in a row, since one 500 says little about the server.
-                let immediate = matches!(error, LlmError::Network { .. } | LlmError::Timeout { .. });
+                let immediate = matches!(error, LlmError::Network { .. } | LlmError::Unreachable { .. } | LlmError::Timeout { .. });
                 if immediate || failures >= 3 {
                     let cooldown = Duration::from_millis(500 * 2u64.pow(failures.min(6)));
                     *endpoint.unhealthy_until.lock().expect("health lock") = Some(Instant::now() + cooldown);
@@ -348,7 +361,13 @@ impl Transport {
                 Err(error) => error,
             };
             let elapsed = started.elapsed();
-            if !error.is_retryable() {
+            // A name that does not resolve, a refused connection or an untrusted certificate at
+            // an endpoint that never answered is a setting to fix: fail at once unless another
+            // endpoint can take the call.
+            let unreachable = matches!(&error, LlmError::Unreachable { .. });
+            if unreachable && endpoint.reached.load(Ordering::SeqCst) {
+                // It answered before: a restart or a passing fault, retried like any network error.
+            } else if !error.is_retryable() || (unreachable && !self.healthy_alternative_exists(endpoint)) {
                 self.stats.failures.fetch_add(1, Ordering::Relaxed);
                 return Err(error);
             }
@@ -423,6 +442,7 @@ impl Transport {
         }
         let endpoint_name = self.scrub(&endpoint.base_url);
         let response = request.send().await.map_err(|error| self.map_error(&endpoint_name, error))?;
+        endpoint.reached.store(true, Ordering::SeqCst);
         let status = response.status();
         let headers = response.headers().clone();
         let bytes = response.bytes().await.map_err(|error| self.map_error(&endpoint_name, error))?;
@@ -443,18 +463,16 @@ impl Transport {
     }
 
     fn map_error(&self, endpoint: &str, error: reqwest::Error) -> LlmError {
-        if error.is_timeout() {
-            LlmError::Timeout { endpoint: endpoint.to_owned(), after: self.read_timeout }
-        } else {
-            // The URL in reqwest's message is the endpoint's; scrub in case a key was put in it.
-            let mut message = error.to_string();
-            let mut source = std::error::Error::source(&error);
-            while let Some(cause) = source {
-                message.push_str(": ");
-                message.push_str(&cause.to_string());
-                source = cause.source();
-            }
-            LlmError::Network { endpoint: endpoint.to_owned(), message: self.scrub(&message) }
+        use crate::http::{Failure, FailureKind};
+        let failure = Failure::of(&error);
+        match failure.kind {
+            FailureKind::Timeout => LlmError::Timeout { endpoint: endpoint.to_owned(), after: self.read_timeout },
+            FailureKind::Dns | FailureKind::Connect | FailureKind::Certificate => LlmError::Unreachable {
+                // The URL in reqwest's message is the endpoint's; scrub in case a key was put in it.
+                message: self.scrub(&failure.explain(endpoint)),
+                origin: self.origin.clone(),
+            },
+            FailureKind::Other => LlmError::Network { endpoint: endpoint.to_owned(), message: self.scrub(&failure.detail) },
         }
     }
 }

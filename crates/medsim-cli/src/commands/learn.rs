@@ -263,6 +263,7 @@ pub fn learn(args: LearnArgs, store: &DatasetStore, settings: &Settings, places:
         learner: Some(LearnerPlan { learner, train_index }),
     };
     let summary = execute(&plan, &dataset, settings, places, &factory, &runtime)?;
+    let mut exit = super::run::completeness(&summary, train.len(), &train_dir);
     let (records, experiences) = memory.read().expect("memory lock").counts();
     eprintln!(
         "learned from {} training case(s): accuracy {:.1}%; memory {} now holds {records} solved case(s) and {experiences} lesson(s)",
@@ -272,7 +273,7 @@ pub fn learn(args: LearnArgs, store: &DatasetStore, settings: &Settings, places:
     );
     if args.curve.is_empty() {
         eprintln!("wrote {} in {:.1}s", out.display(), started.elapsed().as_secs_f64());
-        return Ok(Exit::Ok);
+        return Ok(exit);
     }
     // The learning curve on the held-out part.
     let mut test_cases = test;
@@ -302,6 +303,7 @@ pub fn learn(args: LearnArgs, store: &DatasetStore, settings: &Settings, places:
             learner: None,
         };
         let summary = execute(&plan, &dataset, settings, places, &factory, &runtime)?;
+        exit = exit.worst(super::run::completeness(&summary, test_cases.len(), &directory));
         points.push((size, summary));
     }
     let table = curve_markdown(&points);
@@ -316,7 +318,7 @@ pub fn learn(args: LearnArgs, store: &DatasetStore, settings: &Settings, places:
     std::fs::write(out.join("curve.json"), serde_json::to_string_pretty(&json_points)? + "\n")?;
     print!("{table}");
     eprintln!("wrote {} (curve.md, curve.svg, curve.json) in {:.1}s", out.display(), started.elapsed().as_secs_f64());
-    Ok(Exit::Ok)
+    Ok(exit)
 }
 
 fn curve_markdown(points: &[(u32, Summary)]) -> String {
@@ -420,6 +422,7 @@ pub fn ablate(args: AblateArgs, store: &DatasetStore, settings: &Settings, place
     let factory = settings.factory(&args.cache, &places.cache_dir, &places.data_dir)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let mut results = Vec::new();
+    let mut exit = Exit::Ok;
     for (index, (arm, strategies, setup)) in parsed.into_iter().enumerate() {
         let (strategy, memory_info) = if strategies.memory.is_some() {
             runtime.block_on(evaluation_strategy(&setup, places, &factory, &dataset, &cases, None))?
@@ -444,6 +447,7 @@ pub fn ablate(args: AblateArgs, store: &DatasetStore, settings: &Settings, place
             learner: None,
         };
         let summary = execute(&plan, &dataset, settings, places, &factory, &runtime)?;
+        exit = exit.worst(super::run::completeness(&summary, cases.len() * plan.repeats as usize, &directory));
         let records = RunDir::new(&directory).read_episodes()?;
         results.push(ArmResult { name: arm, strategies: strategies.to_string(), directory, summary, records });
     }
@@ -458,7 +462,7 @@ pub fn ablate(args: AblateArgs, store: &DatasetStore, settings: &Settings, place
     )?;
     print!("{table}");
     eprintln!("wrote {} (ablation.md, ablation.json) in {:.1}s", out.display(), started.elapsed().as_secs_f64());
-    Ok(Exit::Ok)
+    Ok(exit)
 }
 
 fn ablation_rows(results: &[ArmResult]) -> Vec<Value> {

@@ -79,7 +79,7 @@ pub fn run(command: ModelsCommand, data_dir: &Path, offline: bool) -> Result<Exi
             if offline && from.is_none() {
                 return Err(BadInput("--offline is set: pass --from DIR with the wheels".into()).into());
             }
-            let source = PullSource { index_url, from_dir: from };
+            let source = PullSource::new(index_url, from);
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             for model in models {
                 if !force && pull::is_installed(data_dir, model) {

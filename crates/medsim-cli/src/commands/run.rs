@@ -121,10 +121,38 @@ pub fn run(args: RunArgs, store: &DatasetStore, settings: &Settings, places: &Pl
         strategy,
         learner: None,
     };
+    let planned = plan.cases.len() * plan.repeats as usize;
     let summary = execute(&plan, &dataset, settings, places, &factory, &runtime)?;
     print!("{}", markdown(&summary, &format!("medsim run {}", directory.display())));
     eprintln!("wrote {} in {:.1}s", directory.display(), started.elapsed().as_secs_f64());
-    Ok(Exit::Ok)
+    Ok(completeness(&summary, planned, &directory))
+}
+
+/// [`Exit::Incomplete`], with a line saying why and what to do, when episodes ended in an error
+/// or fewer than `planned` are on disk; else [`Exit::Ok`].
+pub fn completeness(summary: &Summary, planned: usize, directory: &Path) -> Exit {
+    let missing = planned.saturating_sub(summary.episodes);
+    if summary.errors == 0 && missing == 0 {
+        return Exit::Ok;
+    }
+    if summary.errors > 0 {
+        eprintln!(
+            "warning: {} of {} episode(s) in {} ended in an error (not counted as wrong)\n  hint: `medsim show {}` shows why; `medsim run --resume {} --retry-errors` runs them again",
+            summary.errors,
+            summary.episodes,
+            directory.display(),
+            directory.display(),
+            directory.display()
+        );
+    }
+    if missing > 0 {
+        eprintln!(
+            "warning: {missing} of {planned} planned episode(s) are not in {}\n  hint: `medsim run --resume {}` runs them",
+            directory.display(),
+            directory.display()
+        );
+    }
+    Exit::Incomplete
 }
 
 /// `runs/<time>-<dataset>`.
@@ -168,6 +196,8 @@ pub fn execute(
 ) -> Result<Summary> {
     let setup = &plan.setup;
     let run_dir = RunDir::new(&plan.directory);
+    // One writer at a time: a second `run --resume` of the same directory stops here.
+    let lock = run_dir.lock().map_err(|error| BadInput(error.to_string()))?;
     if !plan.resume && run_dir.run_json().exists() {
         return Err(BadInput(format!(
             "{} already holds a run\n  hint: `medsim run --resume {}` finishes it; choose another --out for a new run",
@@ -178,6 +208,7 @@ pub fn execute(
     }
     // Resolve every role's model once (installing the embedded default if needed).
     let mut roles = serde_json::Map::new();
+    let mut loaded = std::collections::BTreeSet::new();
     runtime.block_on(async {
         for role in ROLES {
             if role == "measurement" && setup.measurement == crate::cli::MeasurementMode::Grounded {
@@ -186,6 +217,9 @@ pub fn execute(
             }
             if let Some(spec) = settings.role_model_or_default(role, &setup.roles) {
                 crate::local::ensure_installed(&spec, &places.data_dir, places.offline).await?;
+                if loaded.insert(spec.clone()) {
+                    crate::local::preload(factory, &spec)?;
+                }
                 roles.insert(role.into(), json!({"model": spec, "temperature": 0.05, "max_tokens": 200}));
             }
         }
@@ -220,10 +254,17 @@ pub fn execute(
             .into());
         }
     } else {
-        run_dir.write_run(&run)?;
+        lock.write_run(&run)?;
+    }
+    match lock.repair()? {
+        medsim_engine::runlog::Repair::None => {}
+        medsim_engine::runlog::Repair::NewlineAdded => eprintln!("completed the last line of the log"),
+        medsim_engine::runlog::Repair::TornLineCut { line } => {
+            eprintln!("cut off line {line} of the log, torn when the run was interrupted; its episode runs again")
+        }
     }
     if plan.retry_errors {
-        let dropped = run_dir.rewrite_without(|record| record.outcome == Outcome::Error)?;
+        let dropped = lock.rewrite_without(|record| record.outcome == Outcome::Error)?;
         eprintln!("retrying {dropped} episode(s) that ended in an error");
     }
     let existing = run_dir.read_episodes()?;
@@ -242,25 +283,14 @@ pub fn execute(
         jobs.len(),
         plan.concurrency
     );
-    let mut appender = run_dir.appender()?;
+    let mut appender = lock.appender()?;
     let episode_config = config(setup);
     let base_dir = dataset.base_dir.clone();
-    let progress = Progress::new(total as u64, existing.len() as u64);
-    let counts = Mutex::new(existing.iter().fold(
-        (0usize, 0usize, 0usize, 0u64, 0f64),
-        |(correct, judged, errors, tokens, cost), record| {
-            (
-                correct + usize::from(record.outcome == Outcome::Correct),
-                judged + usize::from(record.outcome != Outcome::Error),
-                errors + usize::from(record.outcome == Outcome::Error),
-                tokens + record.episode.tokens.prompt + record.episode.tokens.completion,
-                cost + record.episode.cost_usd,
-            )
-        },
-    ));
+    let progress = Progress::new(total as u64, &existing, factory.meter());
+    let ticker = progress.start_ticker();
     let bias = setup.doctor_bias.clone();
     let seed = plan.seed;
-    runtime.block_on(async {
+    let result = runtime.block_on(async {
         run_all(
             jobs,
             plan.concurrency,
@@ -317,19 +347,12 @@ pub fn execute(
                 }
             },
             &mut appender,
-            |record| {
-                let mut counts = counts.lock().expect("counts");
-                counts.0 += usize::from(record.outcome == Outcome::Correct);
-                counts.1 += usize::from(record.outcome != Outcome::Error);
-                counts.2 += usize::from(record.outcome == Outcome::Error);
-                counts.3 += record.episode.tokens.prompt + record.episode.tokens.completion;
-                counts.4 += record.episode.cost_usd;
-                progress.tick(*counts);
-            },
+            |record| progress.episode_done(record),
         )
         .await
-    })?;
-    progress.finish();
+    });
+    progress.finish(ticker);
+    result?;
     let records = run_dir.read_episodes()?;
     write_summary(&run_dir, &records)
 }
@@ -368,65 +391,145 @@ fn failed_episode(case: &Case, message: String) -> medsim_engine::Episode {
     }
 }
 
-/// Progress: one rewritten line on a terminal, plain periodic lines otherwise.
-struct Progress {
+/// Progress of a run: one line redrawn every second on a terminal; otherwise a plain line at
+/// least every 10 seconds (and when an episode ends, at most every 5), so a log shows the run is
+/// alive even while the first episodes are still in flight.
+pub struct Progress {
     terminal: bool,
     total: u64,
-    done: Mutex<u64>,
-    this_session: Mutex<u64>,
-    last_line: Mutex<Instant>,
     started: Instant,
+    meter: Arc<medsim_llm::config::Meter>,
+    state: Mutex<ProgressState>,
+    stop: std::sync::atomic::AtomicBool,
+}
+
+#[derive(Default)]
+struct ProgressState {
+    done_before: u64,
+    done_now: u64,
+    correct: usize,
+    judged: usize,
+    errors: usize,
+    cost: f64,
+    last_line: Option<Instant>,
 }
 
 impl Progress {
-    fn new(total: u64, done: u64) -> Progress {
-        Progress {
+    /// Plain lines at least this often when standard error is not a terminal.
+    const EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+    pub fn new(total: u64, existing: &[EpisodeRecord], meter: Arc<medsim_llm::config::Meter>) -> Arc<Progress> {
+        let mut state = ProgressState { done_before: existing.len() as u64, ..ProgressState::default() };
+        for record in existing {
+            state.count(record);
+        }
+        Arc::new(Progress {
             terminal: std::io::stderr().is_terminal(),
             total,
-            done: Mutex::new(done),
-            this_session: Mutex::new(0),
-            last_line: Mutex::new(Instant::now()),
             started: Instant::now(),
-        }
+            meter,
+            state: Mutex::new(state),
+            stop: std::sync::atomic::AtomicBool::new(false),
+        })
     }
 
-    fn tick(&self, (correct, judged, errors, tokens, cost): (usize, usize, usize, u64, f64)) {
-        let mut done = self.done.lock().expect("progress");
-        *done += 1;
-        let mut this_session = self.this_session.lock().expect("progress");
-        *this_session += 1;
-        let accuracy = if judged == 0 { 0.0 } else { 100.0 * correct as f64 / judged as f64 };
-        let elapsed = self.started.elapsed().as_secs_f64();
-        let eta = elapsed / *this_session as f64 * self.total.saturating_sub(*done) as f64;
-        let line = format!(
-            "{}/{} episodes · accuracy {accuracy:.1}% · errors {errors} · {tokens} tokens · ${cost:.4} · {elapsed:.0}s elapsed · ETA {eta:.0}s",
-            *done, self.total
-        );
-        if self.terminal {
-            eprint!("\r\x1b[2K{line}");
-        } else {
-            let mut last = self.last_line.lock().expect("progress");
-            if last.elapsed().as_secs_f64() >= 5.0 || *done == self.total {
-                eprintln!("{line}");
-                *last = Instant::now();
+    /// Prints on its own until [`Progress::finish`].
+    pub fn start_ticker(self: &Arc<Progress>) -> std::thread::JoinHandle<()> {
+        let progress = self.clone();
+        std::thread::spawn(move || {
+            let tick = std::time::Duration::from_millis(250);
+            let mut since = Instant::now();
+            while !progress.stop.load(std::sync::atomic::Ordering::SeqCst) {
+                std::thread::sleep(tick);
+                if since.elapsed() >= std::time::Duration::from_secs(1) {
+                    since = Instant::now();
+                    progress.maybe_print(false);
+                }
             }
+        })
+    }
+
+    pub fn episode_done(&self, record: &EpisodeRecord) {
+        {
+            let mut state = self.state.lock().expect("progress");
+            state.done_now += 1;
+            state.count(record);
+        }
+        self.maybe_print(true);
+    }
+
+    fn maybe_print(&self, episode_ended: bool) {
+        let mut state = self.state.lock().expect("progress");
+        let due = match state.last_line {
+            None => true,
+            Some(last) if episode_ended => last.elapsed() >= std::time::Duration::from_secs(5),
+            Some(last) => last.elapsed() >= Self::EVERY,
+        };
+        let all_done = state.done_before + state.done_now == self.total;
+        if self.terminal || due || (episode_ended && all_done) {
+            let line = self.line(&state);
+            if self.terminal {
+                eprint!("\r\x1b[2K{line}");
+            } else {
+                eprintln!("{line}");
+            }
+            state.last_line = Some(Instant::now());
         }
     }
 
-    fn finish(&self) {
+    fn line(&self, state: &ProgressState) -> String {
+        let done = state.done_before + state.done_now;
+        let accuracy = if state.judged == 0 {
+            "n/a".to_owned()
+        } else {
+            format!("{:.1}% ({}/{})", 100.0 * state.correct as f64 / state.judged as f64, state.correct, state.judged)
+        };
+        let elapsed = self.started.elapsed().as_secs_f64();
+        let (calls, prompt, completion) = self.meter.read();
+        let eta = if state.done_now == 0 {
+            "ETA after the first episode".to_owned()
+        } else {
+            format!("ETA {:.0}s", elapsed / state.done_now as f64 * self.total.saturating_sub(done) as f64)
+        };
+        format!(
+            "{done}/{} episodes · accuracy {accuracy} · errors {} · {} tokens in {calls} model calls this session · ${:.4} · {elapsed:.0}s elapsed · {eta}",
+            self.total,
+            state.errors,
+            prompt + completion,
+            state.cost
+        )
+    }
+
+    pub fn finish(&self, ticker: std::thread::JoinHandle<()>) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = ticker.join();
         if self.terminal {
             eprintln!();
         }
     }
 }
 
+impl ProgressState {
+    fn count(&mut self, record: &EpisodeRecord) {
+        self.correct += usize::from(record.outcome == Outcome::Correct);
+        self.judged += usize::from(record.outcome != Outcome::Error);
+        self.errors += usize::from(record.outcome == Outcome::Error);
+        self.cost += record.episode.cost_usd;
+    }
+}
+
+/// Writes summary.json and summary.md (each atomically, so a reader never sees half of one).
 pub fn write_summary(run_dir: &RunDir, records: &[EpisodeRecord]) -> Result<Summary> {
     let summary = summarise(records);
-    std::fs::write(run_dir.path.join("summary.json"), serde_json::to_string_pretty(&summary)? + "\n")?;
-    std::fs::write(
-        run_dir.path.join("summary.md"),
-        markdown(&summary, &format!("medsim run {}", run_dir.path.display())),
-    )?;
+    let write = |name: &str, text: String| -> Result<()> {
+        let temporary = run_dir.path.join(format!(".{name}.{}.partial", std::process::id()));
+        std::fs::write(&temporary, text).with_context(|| format!("cannot write {}", temporary.display()))?;
+        std::fs::rename(&temporary, run_dir.path.join(name))
+            .with_context(|| format!("cannot write {}", run_dir.path.join(name).display()))?;
+        Ok(())
+    };
+    write("summary.json", serde_json::to_string_pretty(&summary)? + "\n")?;
+    write("summary.md", markdown(&summary, &format!("medsim run {}", run_dir.path.display())))?;
     Ok(summary)
 }
 
@@ -435,14 +538,25 @@ pub fn summary(directory: &Path, json: bool) -> Result<Exit> {
     if !run_dir.run_json().exists() {
         return Err(BadInput(format!("{} is not a run directory (no run.json)", directory.display())).into());
     }
-    let records = run_dir.read_episodes()?;
+    let run = run_dir.read_run().map_err(|error| BadInput(error.to_string()))?;
+    let planned = run["cases"].as_array().map(Vec::len).unwrap_or(0) * run["repeats"].as_u64().unwrap_or(1) as usize;
+    let (records, repeated) = medsim_engine::runlog::dedupe(run_dir.read_episodes()?);
+    if !repeated.is_empty() {
+        let keys: Vec<String> = repeated.iter().map(|(case, repeat)| format!("{case}#{repeat}")).collect();
+        eprintln!(
+            "warning: {} episode(s) appear more than once in {}; the first of each is counted: {}",
+            keys.len(),
+            run_dir.episodes().display(),
+            keys.join(", ")
+        );
+    }
     let summary = write_summary(&run_dir, &records)?;
     if json {
         print_json(&summary)?;
     } else {
         print!("{}", markdown(&summary, &format!("medsim run {}", directory.display())));
     }
-    Ok(Exit::Ok)
+    Ok(completeness(&summary, planned, directory))
 }
 
 pub fn runs_list(directory: &Path, json: bool) -> Result<Exit> {

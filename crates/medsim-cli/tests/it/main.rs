@@ -4,6 +4,9 @@
 mod cases;
 mod consult;
 mod datasets;
+mod first_hour;
+#[path = "../../../medsim-local/tests/it/https.rs"]
+mod https;
 mod learn;
 mod llm;
 mod run;

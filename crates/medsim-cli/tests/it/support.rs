@@ -20,11 +20,15 @@ pub fn medsim(cache: &Path, args: &[&str]) -> Output {
     medsim_with_env(cache, args, &[])
 }
 
-/// `medsim` with no MEDSIM_* variables from the outer environment but the cache directory.
+/// Variables of the outer environment that would point medsim elsewhere.
+const OUTER: &[&str] = &["OPENAI_BASE_URL", "OPENAI_API_BASE", "ANTHROPIC_BASE_URL", "OLLAMA_HOST", "PIP_INDEX_URL"];
+
+/// `medsim` with no MEDSIM_* (or provider base URL) variables from the outer environment but the
+/// cache directory.
 pub fn medsim_command(cache: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_medsim"));
     for (name, _) in std::env::vars() {
-        if name.starts_with("MEDSIM_") {
+        if name.starts_with("MEDSIM_") || OUTER.contains(&name.as_str()) {
             command.env_remove(name);
         }
     }

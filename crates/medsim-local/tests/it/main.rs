@@ -1,9 +1,11 @@
 //! Tests with the real embedded model and the real embedder, as installed by
 //! `medsim models pull` (`.ci/run` installs them before testing). They fail, rather than skip,
-//! when the models are missing.
+//! when the models are missing. `tls_pull` installs a small model over real HTTPS.
 
 mod chat;
 mod embeddings;
+pub mod https;
+mod tls_pull;
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
