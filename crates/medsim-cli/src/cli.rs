@@ -830,7 +830,10 @@ mod tests {
 
     #[test]
     fn shell_words_group_quotes_and_drop_comments() {
-        assert_eq!(words(r#"medsim llm chat a/b "x y" --image e.png   # c"#), ["medsim", "llm", "chat", "a/b", "x y", "--image", "e.png"]);
+        assert_eq!(
+            words(r#"medsim llm chat a/b "x y" --image e.png   # c"#),
+            ["medsim", "llm", "chat", "a/b", "x y", "--image", "e.png"]
+        );
         assert_eq!(words("medsim ablate --grid \"a;b\""), ["medsim", "ablate", "--grid", "a;b"]);
     }
 }

@@ -47,6 +47,7 @@ impl From<Exit> for ExitCode {
 pub struct BadInput(pub String);
 
 fn main() -> ExitCode {
+    sigpipe::reset();
     let cli = cli::Cli::parse();
     match commands::run(cli) {
         Ok(exit) => exit.into(),

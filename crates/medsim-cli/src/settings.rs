@@ -163,20 +163,31 @@ mod tests {
     #[test]
     fn values_that_would_fail_later_are_refused_at_load_with_their_line() {
         for (text, expected) in [
-            ("[providers.vllm]\nmax_concurrency = 4\ntimeout_secs = -5\n", "m.toml:3: providers.vllm.timeout_secs: expected seconds"),
+            (
+                "[providers.vllm]\nmax_concurrency = 4\ntimeout_secs = -5\n",
+                "m.toml:3: providers.vllm.timeout_secs: expected seconds",
+            ),
             ("[providers.vllm]\ntimeout_secs = nan\n", "m.toml:2: providers.vllm.timeout_secs"),
             ("[providers.vllm]\ntimeout_secs = inf\n", "m.toml:2: providers.vllm.timeout_secs"),
             ("[providers.vllm]\ntimeout_secs = 1e300\n", "m.toml:2: providers.vllm.timeout_secs"),
             ("[providers.x]\n\nconnect_timeout_secs = -1\n", "m.toml:3: providers.x.connect_timeout_secs"),
-            ("[providers.vllm]\nbase_url = \"not a url\"\n", "m.toml:2: providers.vllm.base_url: base URL \"not a url\""),
+            (
+                "[providers.vllm]\nbase_url = \"not a url\"\n",
+                "m.toml:2: providers.vllm.base_url: base URL \"not a url\"",
+            ),
             ("[retry]\nmax_attempts = 0\n", "m.toml:2: retry.max_attempts: expected 1 to 100, found 0"),
             ("[providers.vllm.retry]\nmultiplier = -2\n", "m.toml:2: providers.vllm.retry.multiplier"),
-            ("[prices.\"m\"]\ninput_per_million = -1\noutput_per_million = 1\n", "m.toml:2: prices.m.input_per_million"),
+            (
+                "[prices.\"m\"]\ninput_per_million = -1\noutput_per_million = 1\n",
+                "m.toml:2: prices.m.input_per_million",
+            ),
         ] {
             let error = parse(text, Path::new("m.toml")).unwrap_err().to_string();
             assert!(error.starts_with(expected), "{text:?}: {error}");
         }
-        assert!(parse("[providers.vllm]\ntimeout_secs = 30\nbase_url = \"http://gpu:8000/v1\"\n", Path::new("m")).is_ok());
+        assert!(
+            parse("[providers.vllm]\ntimeout_secs = 30\nbase_url = \"http://gpu:8000/v1\"\n", Path::new("m")).is_ok()
+        );
     }
 
     #[test]

@@ -199,8 +199,9 @@ fn ollama_base_url(value: &str) -> String {
         None => ("http".to_owned(), value),
     };
     let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
-    let has_port = host.rsplit_once(':').is_some_and(|(_, port)| !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()))
-        && !host.ends_with(']');
+    let has_port =
+        host.rsplit_once(':').is_some_and(|(_, port)| !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()))
+            && !host.ends_with(']');
     let host = match (host.is_empty(), has_port, value.contains("://")) {
         (true, _, _) => "127.0.0.1:11434".to_owned(),
         (false, false, false) => format!("{host}:11434"),
@@ -338,7 +339,9 @@ impl LlmSettings {
         }
         self.retry.validate(&["retry"])?;
         for (model, price) in &self.prices {
-            for (key, value) in [("input_per_million", price.input_per_million), ("output_per_million", price.output_per_million)] {
+            for (key, value) in
+                [("input_per_million", price.input_per_million), ("output_per_million", price.output_per_million)]
+            {
                 if !(value.is_finite() && value >= 0.0) {
                     return Err(InvalidSetting {
                         path: vec!["prices".into(), model.clone(), key.into()],
@@ -540,9 +543,9 @@ impl ModelFactory {
             .get(provider)
             .is_some_and(|configured| configured.base_url.is_some() || !configured.base_urls.is_empty());
         let variables = base_url_variables(provider);
-        let from_environment = variables
-            .iter()
-            .find_map(|name| (self.environment)(name).filter(|value| !value.trim().is_empty()).map(|value| (name, value)));
+        let from_environment = variables.iter().find_map(|name| {
+            (self.environment)(name).filter(|value| !value.trim().is_empty()).map(|value| (name, value))
+        });
         let origin = match from_environment {
             Some((name, value)) => {
                 let value = value.trim();
@@ -616,11 +619,12 @@ impl ModelFactory {
         settings.validate(provider).map_err(|invalid| {
             LlmError::Config(format!("provider {provider}: {}: {}", invalid.path.join("."), invalid.message))
         })?;
-        self.settings.retry.validate(&["retry"]).map_err(|invalid| {
-            LlmError::Config(format!("{}: {}", invalid.path.join("."), invalid.message))
-        })?;
-        let tls_roots =
-            crate::http::extra_roots(&|name| (self.environment)(name)).map_err(|error| LlmError::Config(error.to_string()))?;
+        self.settings
+            .retry
+            .validate(&["retry"])
+            .map_err(|invalid| LlmError::Config(format!("{}: {}", invalid.path.join("."), invalid.message)))?;
+        let tls_roots = crate::http::extra_roots(&|name| (self.environment)(name))
+            .map_err(|error| LlmError::Config(error.to_string()))?;
         let api_key = match &settings.api_key_env {
             Some(variable) => match (self.environment)(variable).filter(|value| !value.is_empty()) {
                 Some(value) => Some(ApiKey::new(value)),
@@ -741,8 +745,9 @@ mod tests {
         let factory = ModelFactory::with_environment(settings, |_| None);
         let error = factory.model("vllm/x").err().unwrap().to_string();
         assert!(error.contains("\"not a url\"") && error.contains("[providers.vllm]"), "{error}");
-        let factory =
-            ModelFactory::with_environment(LlmSettings::default(), |name| (name == "OPENAI_BASE_URL").then(|| "ftp://x".into()));
+        let factory = ModelFactory::with_environment(LlmSettings::default(), |name| {
+            (name == "OPENAI_BASE_URL").then(|| "ftp://x".into())
+        });
         let error = factory.model("openai/x").err().unwrap().to_string();
         assert!(error.contains("OPENAI_BASE_URL") && error.contains("http://"), "{error}");
     }

@@ -34,9 +34,7 @@ pub enum ClientError {
 
 /// The certificates medsim adds to the platform's and the bundled roots, read from
 /// `SSL_CERT_FILE` and `SSL_CERT_DIR` through `environment`.
-pub fn extra_roots(
-    environment: &dyn Fn(&str) -> Option<String>,
-) -> Result<Vec<reqwest::Certificate>, ClientError> {
+pub fn extra_roots(environment: &dyn Fn(&str) -> Option<String>) -> Result<Vec<reqwest::Certificate>, ClientError> {
     let mut roots = Vec::new();
     if let Some(file) = environment(SSL_CERT_FILE).filter(|value| !value.is_empty()) {
         let path = PathBuf::from(&file);
@@ -82,9 +80,7 @@ fn read_pem(path: &Path) -> Result<Vec<reqwest::Certificate>, String> {
 
 /// A client builder trusting the platform's store, the bundled roots and the CA files the
 /// environment names, with medsim's user agent.
-pub fn client_builder(
-    environment: &dyn Fn(&str) -> Option<String>,
-) -> Result<reqwest::ClientBuilder, ClientError> {
+pub fn client_builder(environment: &dyn Fn(&str) -> Option<String>) -> Result<reqwest::ClientBuilder, ClientError> {
     let mut builder = reqwest::Client::builder()
         .user_agent(concat!("medsim/", env!("CARGO_PKG_VERSION")))
         .tls_built_in_webpki_certs(true)
@@ -139,22 +135,22 @@ impl Failure {
         }
         let detail = if causes.is_empty() { error.to_string() } else { causes.join(": ") };
         let lower = detail.to_lowercase();
-        let kind = if lower.contains("certificate") || lower.contains("unknownissuer") || lower.contains("tls handshake")
-        {
-            FailureKind::Certificate
-        } else if error.is_timeout() {
-            FailureKind::Timeout
-        } else if lower.contains("dns error")
-            || lower.contains("failed to lookup address")
-            || lower.contains("name or service not known")
-            || lower.contains("no address associated")
-        {
-            FailureKind::Dns
-        } else if error.is_connect() {
-            FailureKind::Connect
-        } else {
-            FailureKind::Other
-        };
+        let kind =
+            if lower.contains("certificate") || lower.contains("unknownissuer") || lower.contains("tls handshake") {
+                FailureKind::Certificate
+            } else if error.is_timeout() {
+                FailureKind::Timeout
+            } else if lower.contains("dns error")
+                || lower.contains("failed to lookup address")
+                || lower.contains("name or service not known")
+                || lower.contains("no address associated")
+            {
+                FailureKind::Dns
+            } else if error.is_connect() {
+                FailureKind::Connect
+            } else {
+                FailureKind::Other
+            };
         Failure { kind, detail }
     }
 

@@ -14,8 +14,8 @@
 pub mod cache;
 pub mod config;
 pub mod embedding;
-pub mod http;
 pub mod error;
+pub mod http;
 pub mod model;
 pub mod pricing;
 pub mod provider;

@@ -319,7 +319,8 @@ impl Transport {
                 let failures = endpoint.consecutive_failures.fetch_add(1, Ordering::SeqCst) + 1;
                 // A refused connection or a timeout marks the endpoint at once; server errors
                 // only after three in a row, since one 500 says little about the server.
-                let immediate = matches!(error, LlmError::Network { .. } | LlmError::Unreachable { .. } | LlmError::Timeout { .. });
+                let immediate =
+                    matches!(error, LlmError::Network { .. } | LlmError::Unreachable { .. } | LlmError::Timeout { .. });
                 if immediate || failures >= 3 {
                     let cooldown = Duration::from_millis(500 * 2u64.pow(failures.min(6)));
                     *endpoint.unhealthy_until.lock().expect("health lock") = Some(Instant::now() + cooldown);
@@ -472,7 +473,9 @@ impl Transport {
                 message: self.scrub(&failure.explain(endpoint)),
                 origin: self.origin.clone(),
             },
-            FailureKind::Other => LlmError::Network { endpoint: endpoint.to_owned(), message: self.scrub(&failure.detail) },
+            FailureKind::Other => {
+                LlmError::Network { endpoint: endpoint.to_owned(), message: self.scrub(&failure.detail) }
+            }
         }
     }
 }

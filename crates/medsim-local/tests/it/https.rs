@@ -22,8 +22,7 @@ impl HttpsFileServer {
         let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
         ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
         ca_params.distinguished_name.push(rcgen::DnType::CommonName, "medsim test proxy CA");
-        ca_params.key_usages =
-            vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::DigitalSignature];
+        ca_params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::DigitalSignature];
         let ca = ca_params.self_signed(&ca_key).unwrap();
         let leaf_key = rcgen::KeyPair::generate().unwrap();
         let mut leaf_params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
@@ -91,7 +90,8 @@ fn serve_one<S: std::io::Read + Write>(stream: &mut S, root: &Path, log: &Mutex<
     drop(reader);
     let path = request_line.split_whitespace().nth(1).unwrap_or("/").trim_start_matches('/').to_owned();
     log.lock().unwrap().push(path.clone());
-    let file = if path.ends_with('/') || path.is_empty() { root.join(&path).join("index.json") } else { root.join(&path) };
+    let file =
+        if path.ends_with('/') || path.is_empty() { root.join(&path).join("index.json") } else { root.join(&path) };
     let response = match std::fs::read(&file) {
         Ok(body) if !path.contains("..") => {
             let kind = if file.extension().is_some_and(|extension| extension == "json") {

@@ -56,7 +56,9 @@ fn source(server: &HttpsFileServer, variables: Vec<(&'static str, String)>) -> P
     PullSource {
         index_url: server.url("simple"),
         from_dir: None,
-        environment: Arc::new(move |name| variables.iter().find(|(key, _)| *key == name).map(|(_, value)| value.clone())),
+        environment: Arc::new(move |name| {
+            variables.iter().find(|(key, _)| *key == name).map(|(_, value)| value.clone())
+        }),
     }
 }
 
