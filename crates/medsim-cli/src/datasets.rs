@@ -45,8 +45,17 @@ impl DatasetStore {
 
     /// Loads `builtin`, a registered name (fetching it first unless offline) or a path.
     pub fn load(&self, spec: &str, options: LoadOptions) -> Result<Dataset> {
+        match self.locate(spec)? {
+            None => Ok(builtin::builtin()),
+            Some((path, name)) => Ok(load_path(&path, name.as_deref(), options)?),
+        }
+    }
+
+    /// Where a dataset's file is (fetching a registered one first if needed), with the name it
+    /// goes by; `None` for the built-in cases.
+    pub fn locate(&self, spec: &str) -> Result<Option<(PathBuf, Option<String>)>> {
         if spec == builtin::BUILTIN {
-            return Ok(builtin::builtin());
+            return Ok(None);
         }
         if let Some(entry) = registry::find(spec) {
             let path = self.path_of(entry);
@@ -60,11 +69,11 @@ impl DatasetStore {
                 eprintln!("fetching dataset {spec} from {} …", entry.url());
                 self.fetch(entry, None, false)?;
             }
-            return Ok(load_path(&path, Some(spec), options)?);
+            return Ok(Some((path, Some(spec.to_owned()))));
         }
         let path = Path::new(spec);
         if path.exists() {
-            return Ok(load_path(path, None, options)?);
+            return Ok(Some((path.to_owned(), None)));
         }
         let names: Vec<&str> = registry::registered().iter().map(|entry| entry.name).collect();
         Err(BadInput(format!(
@@ -130,6 +139,15 @@ impl DatasetStore {
             .with_context(|| format!("cannot move the download into {}", destination.display()))?;
         Ok(FetchOutcome::Fetched { bytes: bytes.len() })
     }
+}
+
+/// How a dataset is written into run.json: `builtin` and registered names as given, a path as
+/// its absolute, canonical form, so the run resumes from any working directory.
+pub fn recorded_spec(spec: &str) -> String {
+    if spec == builtin::BUILTIN || registry::find(spec).is_some() {
+        return spec.to_owned();
+    }
+    std::fs::canonicalize(spec).map(|path| path.display().to_string()).unwrap_or_else(|_| spec.to_owned())
 }
 
 fn is_url(source: &str) -> bool {

@@ -56,6 +56,15 @@ pub enum LoadError {
         #[source]
         source: std::io::Error,
     },
+    /// Reading failed part-way (a reader that is not a file).
+    #[error("{origin}: cannot read: {source}")]
+    Read {
+        /// What was being read.
+        origin: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
     /// The file is not UTF-8 text.
     #[error(
         "{origin}:{line}: expected UTF-8 text, found invalid bytes\n  hint: case files are UTF-8 JSON Lines or YAML"

@@ -291,6 +291,13 @@ impl Transport {
         }
     }
 
+    /// Removes the API key from every string of a JSON value.
+    pub fn scrub_json(&self, value: &mut serde_json::Value) {
+        if let Some(key) = &self.api_key {
+            crate::secret::scrub_json(value, key.expose());
+        }
+    }
+
     /// The endpoint with the fewest requests in flight among the healthy ones (all of them if
     /// none is healthy), rotating among ties.
     fn pick(&self) -> &Endpoint {

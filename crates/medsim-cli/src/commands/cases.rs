@@ -51,10 +51,13 @@ pub fn run(command: CasesCommand, store: &DatasetStore) -> Result<Exit> {
 /// Loads a dataset; with `--skip-invalid`, lists every rejected record on standard error.
 fn load_reporting(store: &DatasetStore, spec: &str, load: &LoadArgs) -> Result<Dataset> {
     let dataset = store.load(spec, LoadOptions { skip_invalid: load.skip_invalid })?;
-    if !dataset.rejected.is_empty() {
-        eprintln!("{}: skipped {} invalid record(s):", dataset.origin, dataset.rejected.len());
+    if dataset.rejected_count > 0 {
+        eprintln!("{}: skipped {} invalid record(s):", dataset.origin, dataset.rejected_count);
         for error in &dataset.rejected {
             eprintln!("  {}", error.headline());
+        }
+        if dataset.rejected_count > dataset.rejected.len() {
+            eprintln!("  … and {} more", dataset.rejected_count - dataset.rejected.len());
         }
     }
     Ok(dataset)
@@ -161,40 +164,86 @@ fn or_none(text: String) -> String {
     if text.is_empty() { "(none)".to_owned() } else { text }
 }
 
+/// Errors `validate` prints per file; the rest are counted.
+const SHOWN_ERRORS: usize = 50;
+
+/// Checks every record of each dataset, streaming: only one record is in memory at a time.
 fn validate(store: &DatasetStore, specs: &[String], json: bool) -> Result<Exit> {
     let mut reports = Vec::new();
     let mut any_invalid = false;
     for spec in specs {
-        match store.load(spec, LoadOptions { skip_invalid: true }) {
-            Ok(dataset) => {
-                any_invalid |= !dataset.rejected.is_empty();
+        let mut valid = 0usize;
+        let mut errors = Vec::new();
+        let mut error_count = 0usize;
+        let outcome = match store.locate(spec) {
+            Err(error) => Err(error),
+            Ok(located) => {
+                let (reader, origin, name): (Box<dyn std::io::BufRead>, String, String) = match &located {
+                    None => (
+                        Box::new(std::io::Cursor::new(medsim_core::builtin::builtin_source().as_bytes())),
+                        "builtin/cases.yaml".to_owned(),
+                        medsim_core::builtin::BUILTIN.to_owned(),
+                    ),
+                    Some((path, name)) => {
+                        let file =
+                            std::fs::File::open(path).map_err(|source| LoadError::Io { path: path.clone(), source })?;
+                        let stem = path.file_stem().and_then(|stem| stem.to_str()).unwrap_or("cases").to_owned();
+                        (
+                            Box::new(std::io::BufReader::new(file)),
+                            path.display().to_string(),
+                            name.clone().unwrap_or(stem),
+                        )
+                    }
+                };
+                medsim_core::load::read_cases(reader, &origin, &name, &mut |result| {
+                    match result {
+                        Ok(_) => valid += 1,
+                        Err(error) => {
+                            error_count += 1;
+                            if errors.len() < SHOWN_ERRORS {
+                                errors.push(error);
+                            }
+                        }
+                    }
+                    Ok(())
+                })
+                .map(|read| (read, origin, name))
+                .map_err(anyhow::Error::from)
+            }
+        };
+        match outcome {
+            Ok((read, origin, name)) if valid + error_count > 0 => {
+                any_invalid |= error_count > 0;
+                let format = read.format.map(|format| format.to_string()).unwrap_or_else(|| "unknown format".into());
                 if !json {
-                    if dataset.rejected.is_empty() {
-                        println!("ok      {}: {} cases ({})", dataset.origin, dataset.cases.len(), dataset.format);
+                    if error_count == 0 {
+                        println!("ok      {origin}: {valid} cases ({format})");
                     } else {
-                        println!(
-                            "invalid {}: {} valid, {} rejected ({})",
-                            dataset.origin,
-                            dataset.cases.len(),
-                            dataset.rejected.len(),
-                            dataset.format
-                        );
-                        for error in &dataset.rejected {
+                        println!("invalid {origin}: {valid} valid, {error_count} rejected ({format})");
+                        for error in &errors {
                             println!("  {}", error.to_string().replace('\n', "\n  "));
+                        }
+                        if error_count > errors.len() {
+                            println!("  … and {} more rejected record(s)", error_count - errors.len());
                         }
                     }
                 }
                 reports.push(json!({
-                    "dataset": dataset.name,
-                    "origin": dataset.origin,
-                    "format": dataset.format,
-                    "sha256": dataset.sha256,
-                    "cases": dataset.cases.len(),
-                    "errors": dataset.rejected.iter().map(error_json).collect::<Vec<_>>(),
+                    "dataset": name,
+                    "origin": origin,
+                    "format": read.format,
+                    "sha256": read.sha256,
+                    "cases": valid,
+                    "rejected": error_count,
+                    "errors": errors.iter().map(error_json).collect::<Vec<_>>(),
                 }));
             }
-            Err(error) => {
+            outcome => {
                 // A file that cannot be read at all (missing, binary, empty) is also invalid input.
+                let error = match outcome {
+                    Ok((_, origin, _)) => anyhow::Error::from(LoadError::Empty { origin }),
+                    Err(error) => error,
+                };
                 let Some(load_error) = error.downcast_ref::<LoadError>() else { return Err(error) };
                 any_invalid = true;
                 if !json {

@@ -230,7 +230,7 @@ pub fn execute(
         "schema": RUN_SCHEMA,
         "run_id": plan.directory.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default(),
         "medsim_version": env!("CARGO_PKG_VERSION"),
-        "dataset": {"spec": plan.dataset_spec, "name": dataset.name, "origin": dataset.origin, "sha256": dataset.sha256, "format": dataset.format},
+        "dataset": {"spec": crate::datasets::recorded_spec(&plan.dataset_spec), "name": dataset.name, "origin": dataset.origin, "sha256": dataset.sha256, "format": dataset.format},
         "cases": plan.cases.iter().map(|case| case.id.clone()).collect::<Vec<_>>(),
         "repeats": plan.repeats,
         "seed": plan.seed,

@@ -5,6 +5,7 @@ mod cases;
 mod consult;
 mod datasets;
 mod first_hour;
+mod hardening;
 #[path = "../../../medsim-local/tests/it/https.rs"]
 mod https;
 mod learn;

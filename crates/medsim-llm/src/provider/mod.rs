@@ -50,11 +50,25 @@ impl ProviderModel {
         started: std::time::Instant,
         attempts: u32,
     ) -> crate::types::ChatResponse {
+        // A server may echo the API key in what it generates; nothing it sends reaches a
+        // transcript, the screen or a file before the key is scrubbed from it.
+        let choices = choices
+            .into_iter()
+            .map(|mut choice| {
+                choice.text = self.transport.scrub(&choice.text);
+                for call in &mut choice.tool_calls {
+                    call.id = self.transport.scrub(&call.id);
+                    call.name = self.transport.scrub(&call.name);
+                    self.transport.scrub_json(&mut call.arguments);
+                }
+                choice
+            })
+            .collect();
         crate::types::ChatResponse {
             choices,
             usage,
-            model: if model.is_empty() { self.model.clone() } else { model },
-            request_id,
+            model: if model.is_empty() { self.model.clone() } else { self.transport.scrub(&model) },
+            request_id: request_id.map(|id| self.transport.scrub(&id)),
             latency: started.elapsed(),
             attempts,
             cache_hit: false,

@@ -243,6 +243,8 @@ pub struct ReplySpec {
     pub echo: bool,
     /// Finish reason to report (`stop`, `length` …).
     pub finish_reason: Option<String>,
+    /// Answer with this HTTP error status instead (400–599), the text as the error message.
+    pub status: Option<u16>,
 }
 
 /// A scripted tool call.
@@ -296,6 +298,8 @@ pub struct Answer {
     pub json: Option<Value>,
     /// Finish reason.
     pub finish_reason: Option<String>,
+    /// An HTTP error status to answer with instead.
+    pub status: Option<u16>,
     /// Rule that answered (index), if any.
     pub rule: Option<usize>,
 }
@@ -437,6 +441,7 @@ fn render(reply: Option<&Reply>, request: &ScriptRequest, call: usize) -> Answer
         tool_calls: spec.tool_calls.iter().map(|call| (call.name.clone(), call.arguments.clone())).collect(),
         json: spec.json.clone(),
         finish_reason: spec.finish_reason.clone(),
+        status: spec.status,
         rule: None,
     }
 }

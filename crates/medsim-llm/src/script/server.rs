@@ -273,10 +273,16 @@ async fn handle(
 
 /// Turns a fault into its response, or `None` when the normal body should be sent (possibly
 /// altered by the caller for empty-content).
-fn fault_response(state: &ServerState, fault: Option<Fault>, body: &Value) -> Option<Response> {
+fn fault_response(state: &ServerState, fault: Option<Fault>, body: &Value, answer: &Answer) -> Option<Response> {
     let error = |status: StatusCode, kind: &str| {
         (status, axum::Json(json!({"error": {"message": format!("scripted {kind}"), "type": kind}}))).into_response()
     };
+    if let (None, Some(status)) = (fault, answer.status) {
+        // A scripted error reply: the status, with the reply's text as the error message.
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = json!({"error": {"message": answer.text, "type": "scripted_error"}});
+        return Some((status, axum::Json(body)).into_response());
+    }
     match fault? {
         Fault::RateLimit => {
             let mut response = error(StatusCode::TOO_MANY_REQUESTS, "rate_limit_error");
@@ -389,7 +395,7 @@ async fn openai_chat(State(state): State<Arc<ServerState>>, headers: HeaderMap, 
             "total_tokens": prompt_tokens + completion_tokens * u64::from(n),
         },
     });
-    if let Some(response) = fault_response(&state, fault, &response_body) {
+    if let Some(response) = fault_response(&state, fault, &response_body, &answer) {
         return response;
     }
     let mut response = axum::Json(response_body).into_response();
@@ -475,7 +481,7 @@ async fn anthropic_messages(State(state): State<Arc<ServerState>>, headers: Head
         "stop_sequence": null,
         "usage": {"input_tokens": prompt_tokens, "output_tokens": completion_tokens},
     });
-    if let Some(response) = fault_response(&state, fault, &response_body) {
+    if let Some(response) = fault_response(&state, fault, &response_body, &answer) {
         return response;
     }
     let mut response = axum::Json(response_body).into_response();
