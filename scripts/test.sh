@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The test command: formatting, lints with warnings denied, and the whole test suite.
+# The test command: formatting, lints with warnings denied, a fresh model install, the whole test
+# suite, and a short fuzzing run of every parser.
 # Tests read the public AgentClinic files from ../shared/datasets/agentclinic/ beside the
 # repository, and the embedded model and embedder, which this script installs on first run
 # (`medsim models pull`, about 580 MB, checksums verified).
@@ -20,3 +21,5 @@ grep -Eq "^all-minilm-l6-v2 .* yes " <<<"$listing" \
 # The models the tests use, in the default data directory (a no-op when already installed).
 ./target/debug/medsim models pull
 cargo test --workspace --locked
+# Coverage-guided fuzzing of the parsers, 30 s per target (see fuzz/README.md for longer runs).
+./scripts/fuzz.sh 30

@@ -13,9 +13,6 @@ use medsim_llm::{CacheMode, LlmSettings, ModelFactory, ReplayCache};
 use crate::BadInput;
 use crate::cli::{CacheArgs, RoleModelArgs};
 
-/// Top-level tables medsim.toml may have.
-const KNOWN_TABLES: &[&str] = &["providers", "roles", "retry", "cache", "prices"];
-
 /// The roles, in the order they are reported.
 pub const ROLES: [&str; 4] = ["doctor", "patient", "measurement", "judge"];
 
@@ -91,60 +88,8 @@ impl Settings {
 
 /// Parses the file, naming the line of any error.
 fn parse(text: &str, path: &Path) -> Result<LlmSettings> {
-    let table: toml::Table = toml::from_str(text).map_err(|error| BadInput(toml_error(path, text, &error)))?;
-    if let Some(unknown) = table.keys().find(|key| !KNOWN_TABLES.contains(&key.as_str())) {
-        let line = text.lines().position(|line| line.contains(unknown.as_str())).map(|index| index + 1).unwrap_or(1);
-        return Err(BadInput(format!(
-            "{}:{line}: {unknown}: expected one of {}, found an unknown table\n  hint: check the spelling; see README \"Settings\"",
-            path.display(),
-            KNOWN_TABLES.join(", ")
-        ))
-        .into());
-    }
-    let settings = toml::from_str::<LlmSettings>(text).map_err(|error| BadInput(toml_error(path, text, &error)))?;
-    settings.validate().map_err(|invalid| {
-        let line = line_of(text, &invalid.path);
-        BadInput(format!(
-            "{}:{line}: {}: {}\n  hint: see README \"Settings\" for the ranges medsim accepts",
-            path.display(),
-            invalid.path.join("."),
-            invalid.message
-        ))
-    })?;
-    Ok(settings)
-}
-
-/// The line where a key is written: after its table's header (`[providers.vllm]`), the first
-/// line that assigns it; the header itself, or line 1, when that is not found.
-fn line_of(text: &str, path: &[String]) -> usize {
-    let (key, table) = path.split_last().map(|(key, table)| (key.as_str(), table)).unwrap_or(("", &[]));
-    let header = |line: &str| {
-        let inner = line.trim().strip_prefix('[').and_then(|rest| rest.strip_suffix(']'))?;
-        Some(inner.split('.').map(|part| part.trim().trim_matches('"').to_owned()).collect::<Vec<_>>())
-    };
-    let lines: Vec<&str> = text.lines().collect();
-    let start = if table.is_empty() {
-        Some(0)
-    } else {
-        lines.iter().position(|line| header(line).is_some_and(|parts| parts == table)).map(|index| index + 1)
-    };
-    let Some(start) = start else { return 1 };
-    for (index, line) in lines.iter().enumerate().skip(start) {
-        if header(line).is_some() && !table.is_empty() {
-            break;
-        }
-        let assigned = line.trim_start().strip_prefix(key).map(|rest| rest.trim_start().starts_with('='));
-        if assigned == Some(true) {
-            return index + 1;
-        }
-    }
-    start.max(1)
-}
-
-fn toml_error(path: &Path, text: &str, error: &toml::de::Error) -> String {
-    let line = error.span().map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1).unwrap_or(1);
-    let message = error.message().trim().to_owned();
-    format!("{}:{line}: {message}\n  hint: see README \"Settings\" for the format of medsim.toml", path.display())
+    medsim_llm::settings_file::parse(text, &path.display().to_string())
+        .map_err(|error| BadInput(error.to_string()).into())
 }
 
 #[cfg(test)]

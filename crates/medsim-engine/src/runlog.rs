@@ -169,48 +169,7 @@ impl RunDir {
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Scan::default()),
             Err(error) => return Err(io(&path, error)),
         };
-        let mut scan = Scan::default();
-        let mut reader = BufReader::new(file);
-        let mut line = Vec::new();
-        let mut offset = 0u64;
-        let mut number = 0usize;
-        loop {
-            line.clear();
-            let read = reader.read_until(b'\n', &mut line).map_err(|error| io(&path, error))?;
-            if read == 0 {
-                break;
-            }
-            number += 1;
-            let complete = line.last() == Some(&b'\n');
-            let body = if complete { &line[..line.len() - 1] } else { &line[..] };
-            if body.iter().all(u8::is_ascii_whitespace) {
-                if complete {
-                    offset += read as u64;
-                    scan.whole_lines_end = offset;
-                }
-                continue;
-            }
-            match serde_json::from_slice::<EpisodeRecord>(body) {
-                Ok(record) => {
-                    scan.records.push(record);
-                    offset += read as u64;
-                    if complete {
-                        scan.whole_lines_end = offset;
-                    } else {
-                        scan.tail = Tail::RecordWithoutNewline;
-                    }
-                }
-                Err(_) if !complete => scan.tail = Tail::Incomplete { line: number },
-                Err(error) => {
-                    return Err(RunLogError::BadLine {
-                        path: path.display().to_string(),
-                        line: number,
-                        message: error.to_string(),
-                    });
-                }
-            }
-        }
-        Ok(scan)
+        scan(BufReader::new(file), &path)
     }
 
     /// Takes the directory for writing (creating it), or says who holds it.
@@ -236,6 +195,56 @@ impl RunDir {
         file.write_all(format!("{}\n", std::process::id()).as_bytes()).map_err(|error| io(&path, error))?;
         Ok(RunLock { dir: RunDir::new(&self.path), _file: file })
     }
+}
+
+/// Reads episode records from a log's bytes, as [`RunDir::read_episodes`] does (for tools and
+/// fuzzing); `path` names it in errors.
+pub fn read_records(reader: impl BufRead, path: &Path) -> Result<Vec<EpisodeRecord>, RunLogError> {
+    Ok(scan(reader, path)?.records)
+}
+
+fn scan(mut reader: impl BufRead, path: &Path) -> Result<Scan, RunLogError> {
+    let mut scan = Scan::default();
+    let mut line = Vec::new();
+    let mut offset = 0u64;
+    let mut number = 0usize;
+    loop {
+        line.clear();
+        let read = reader.read_until(b'\n', &mut line).map_err(|error| io(path, error))?;
+        if read == 0 {
+            break;
+        }
+        number += 1;
+        let complete = line.last() == Some(&b'\n');
+        let body = if complete { &line[..line.len() - 1] } else { &line[..] };
+        if body.iter().all(u8::is_ascii_whitespace) {
+            if complete {
+                offset += read as u64;
+                scan.whole_lines_end = offset;
+            }
+            continue;
+        }
+        match serde_json::from_slice::<EpisodeRecord>(body) {
+            Ok(record) => {
+                scan.records.push(record);
+                offset += read as u64;
+                if complete {
+                    scan.whole_lines_end = offset;
+                } else {
+                    scan.tail = Tail::RecordWithoutNewline;
+                }
+            }
+            Err(_) if !complete => scan.tail = Tail::Incomplete { line: number },
+            Err(error) => {
+                return Err(RunLogError::BadLine {
+                    path: path.display().to_string(),
+                    line: number,
+                    message: error.to_string(),
+                });
+            }
+        }
+    }
+    Ok(scan)
 }
 
 /// What a scan found at the end of the log.

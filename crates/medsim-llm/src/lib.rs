@@ -22,6 +22,7 @@ pub mod provider;
 pub mod rng;
 pub mod script;
 pub mod secret;
+pub mod settings_file;
 pub mod transport;
 pub mod types;
 
