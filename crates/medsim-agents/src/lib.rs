@@ -290,6 +290,19 @@ impl ModelSeat {
         self.call_with_tools(system, user, prompt, Vec::new()).await
     }
 
+    /// One call whose reply must follow a JSON schema (grammar-constrained where the model
+    /// supports it; other models are asked in the prompt and parsed tolerantly).
+    pub async fn call_json(
+        &self,
+        system: String,
+        user: Message,
+        prompt: String,
+        name: &str,
+        schema: serde_json::Value,
+    ) -> Result<Reply, ActorError> {
+        self.call_inner(system, user, prompt, Vec::new(), Some((name.to_owned(), schema))).await
+    }
+
     /// One call offering tools (one must be called); a tool call becomes the reply's action.
     pub async fn call_with_tools(
         &self,
@@ -298,7 +311,21 @@ impl ModelSeat {
         prompt: String,
         tools: Vec<medsim_llm::ToolDefinition>,
     ) -> Result<Reply, ActorError> {
+        self.call_inner(system, user, prompt, tools, None).await
+    }
+
+    async fn call_inner(
+        &self,
+        system: String,
+        user: Message,
+        prompt: String,
+        tools: Vec<medsim_llm::ToolDefinition>,
+        schema: Option<(String, serde_json::Value)>,
+    ) -> Result<Reply, ActorError> {
         let mut request = ChatRequest::new(vec![Message::system(system), user]).for_role(self.role.as_str());
+        if let Some((name, schema)) = schema {
+            request.response_format = Some(medsim_llm::JsonSchemaFormat { name, schema });
+        }
         if !tools.is_empty() {
             request.tools = tools;
             request.tool_choice = Some(medsim_llm::ToolChoice::Required);
@@ -613,13 +640,19 @@ impl JudgeActor for Judge {
             reason,
         };
         if !self.strict {
-            if matching::same_diagnosis(&diagnosis.primary, &self.ground_truth) {
+            use medsim_core::judging::{Decision, rules, shortcut};
+            if matching::same_diagnosis(&diagnosis.primary, &self.ground_truth)
+                && !medsim_core::judging::is_hedge(&diagnosis.primary)
+                && medsim_core::judging::words(&diagnosis.primary) == medsim_core::judging::words(&self.ground_truth)
+            {
                 return Ok((
                     verdict(true, VerdictMethod::Exact, None, "same words as the correct diagnosis".into()),
                     Vec::new(),
                 ));
             }
-            if let Some(alias) = self.aliases.iter().find(|alias| matching::same_diagnosis(&diagnosis.primary, alias)) {
+            if let Some(alias) =
+                self.aliases.iter().find(|alias| matches!(shortcut(alias, &diagnosis.primary), Decision::Correct(_)))
+            {
                 return Ok((
                     verdict(true, VerdictMethod::Alias, None, format!("same words as the accepted alias {alias:?}")),
                     Vec::new(),
@@ -632,6 +665,20 @@ impl JudgeActor for Judge {
                     verdict(*correct, VerdictMethod::Options, None, format!("same words as the option {text:?}")),
                     Vec::new(),
                 ));
+            }
+            if self.options.is_empty() {
+                match shortcut(&self.ground_truth, &diagnosis.primary) {
+                    Decision::Correct(reason) => {
+                        return Ok((verdict(true, VerdictMethod::Shortcut, None, reason), Vec::new()));
+                    }
+                    Decision::Incorrect(reason) => {
+                        return Ok((verdict(false, VerdictMethod::Shortcut, None, reason), Vec::new()));
+                    }
+                    Decision::Undecided => {}
+                }
+                if let Decision::Correct(reason) = rules(&self.ground_truth, &diagnosis.primary) {
+                    return Ok((verdict(true, VerdictMethod::Rule, None, reason), Vec::new()));
+                }
             }
         }
         let Some(seat) = &self.seat else {
@@ -668,14 +715,37 @@ impl JudgeActor for Judge {
             };
             return Ok((verdict(correct, VerdictMethod::Options, Some(reply.text), reason), reply.calls));
         }
-        let judged = if self.strict { doctor_text } else { diagnosis.primary.as_str() };
+        if !self.strict {
+            // medsim's own judge prompt: what "the same disease" means, and a yes/no the model
+            // cannot wander from (a JSON schema, grammar-constrained on the embedded model).
+            let system = self.prompts.render("judge_same.j2", minijinja::context! {})?;
+            let user = self.prompts.render(
+                "judge_same_user.j2",
+                minijinja::context! { correct => self.ground_truth, diagnosis => diagnosis.primary },
+            )?;
+            let schema = serde_json::json!({
+                "type": "object",
+                "properties": {"same_disease": {"type": "string", "enum": ["yes", "no"]}},
+                "required": ["same_disease"],
+                "additionalProperties": false
+            });
+            let reply = seat
+                .call_json(system, Message::user(user), self.prompts.label("judge_same.j2"), "verdict", schema)
+                .await?;
+            let answer = serde_json::from_str::<serde_json::Value>(reply.text.trim())
+                .ok()
+                .and_then(|value| value.get("same_disease").and_then(|same| same.as_str()).map(str::to_owned))
+                .unwrap_or_else(|| reply.text.clone());
+            let correct = parse_yes(&answer) == Some(true);
+            let reason = format!("the judge model answered {answer:?}");
+            return Ok((verdict(correct, VerdictMethod::Judge, Some(reply.text.clone()), reason), reply.calls));
+        }
         let system = self.prompts.render("judge.j2", minijinja::context! {})?;
         let user = self
             .prompts
-            .render("judge_user.j2", minijinja::context! { correct => self.ground_truth, diagnosis => judged })?;
+            .render("judge_user.j2", minijinja::context! { correct => self.ground_truth, diagnosis => doctor_text })?;
         let reply = seat.call(system, Message::user(user), self.prompts.label("judge.j2")).await?;
-        let correct =
-            if self.strict { reply.text.to_lowercase() == "yes" } else { parse_yes(&reply.text) == Some(true) };
+        let correct = reply.text.to_lowercase() == "yes";
         let reason = format!("the judge model answered {:?}", reply.text);
         Ok((verdict(correct, VerdictMethod::Judge, Some(reply.text.clone()), reason), reply.calls))
     }

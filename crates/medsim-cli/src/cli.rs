@@ -141,23 +141,57 @@ Examples:
         #[command(flatten)]
         consult: ConsultArgs,
     },
-    /// Print exactly what the grounded measurement agent answers for some tests.
-    #[command(
-        after_help = "Example: medsim measure --dataset agentclinic-medqa --case 0 CBC \"chest CT\" \"thyroid panel\""
-    )]
+    /// Print exactly what the grounded measurement agent answers for some tests, or evaluate it on
+    /// a labelled file of requests (`--eval`).
+    #[command(after_help = "\
+Examples:
+  medsim measure --dataset agentclinic-medqa --case 0 CBC \"chest CT\" \"thyroid panel\"
+  medsim measure --eval eval/measurement/medqa.jsonl      # recall, wrong nodes, every error
+
+An evaluation file is JSON Lines of {\"dataset\", \"case\", \"request\", \"expect\": [{\"accept\": [node paths],
+\"near\": path}]}; see docs/evaluation.md.")]
     Measure {
         /// Dataset: builtin, a registered name, or a path.
         #[arg(long, default_value = "builtin")]
         dataset: String,
         /// Case id.
-        #[arg(long)]
-        case: String,
+        #[arg(long, required_unless_present = "eval")]
+        case: Option<String>,
         /// Tests as a clinician would order them.
-        #[arg(required = true)]
+        #[arg(required_unless_present = "eval")]
         tests: Vec<String>,
+        /// Evaluate on a labelled file of requests instead (JSON Lines).
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["case", "tests"])]
+        eval: Option<PathBuf>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Measure the judge against labelled (truth, answer) pairs: agreement, confusion matrix,
+    /// Cohen's κ, how many verdicts the shortcut decided, and every disagreement.
+    #[command(after_help = "\
+Each line of FILE is {\"truth\", \"answer\", \"label\": \"correct\"|\"incorrect\"|\"ambiguous\"}. The judge is the
+configured judge model (by default the embedded one), after medsim's shortcut and rule; --judge-model none
+measures the shortcut alone. A quarter of the pairs (by a hash of the truth) is reported apart as held out.
+
+Examples:
+  medsim judge --pairs eval/judge/pairs.jsonl --judge-model none
+  medsim judge --pairs eval/judge/pairs.jsonl --judge-model vllm/meta-llama/Llama-3.3-70B-Instruct --json")]
+    Judge {
+        /// Labelled pairs (JSON Lines).
+        #[arg(long, value_name = "FILE")]
+        pairs: PathBuf,
+        /// The judge model (PROVIDER/MODEL), or `none` for the shortcut alone.
+        #[arg(long, value_name = "MODEL")]
+        judge_model: Option<String>,
+        /// Pairs judged at once.
+        #[arg(long, default_value_t = 8, value_parser = concurrency)]
+        concurrency: usize,
+        /// One JSON line per pair, then a summary line.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        cache: CacheArgs,
     },
     /// Print a shell completion script.
     #[command(after_help = "Example: medsim completions bash > ~/.local/share/bash-completion/completions/medsim")]

@@ -67,18 +67,34 @@ fn trim_value(value: &str) -> String {
     }
 }
 
-/// Splits a test request ("CBC, BMP and chest X-ray") into test names.
+/// Splits a test request ("CBC, BMP and chest X-ray") into test names. A part joined by "and"
+/// is a test of its own only when it names one; "MRI of the brain and orbits" stays whole, since
+/// "orbits" is only a region, and so does "left and right heart catheterization".
 pub fn split_tests(request: &str) -> Vec<String> {
+    let lexicon = crate::lexicon::Lexicon::get();
+    let names_a_test = |text: &str| {
+        let facets = lexicon.facets(text);
+        !facets.concepts.is_empty()
+            || !facets.modalities.is_empty()
+            || !facets.systems.is_empty()
+            || (facets.regions.is_empty() && !facets.words.is_empty())
+    };
     let mut tests = Vec::new();
     for piece in request.split([',', ';', '\n']) {
+        let mut current = String::new();
         for part in piece.split(" and ") {
-            let name = trim_value(part);
-            if !name.is_empty() && name.len() <= 120 {
-                tests.push(name);
+            if current.is_empty() {
+                current = part.to_owned();
+            } else if names_a_test(&current) && names_a_test(part) {
+                tests.push(std::mem::take(&mut current));
+                current = part.to_owned();
+            } else {
+                current = format!("{current} and {part}");
             }
         }
+        tests.push(current);
     }
-    tests
+    tests.into_iter().map(|test| trim_value(&test)).filter(|name| !name.is_empty() && name.len() <= 120).collect()
 }
 
 /// Reads a doctor's text tolerantly.

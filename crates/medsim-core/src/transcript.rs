@@ -55,6 +55,11 @@ pub enum VerdictMethod {
     Exact,
     /// Same words as one of the case's accepted aliases.
     Alias,
+    /// The judge's shortcut decided without a model: a name of the same disease (correct), or a
+    /// hedge, a conflicting qualifier or a dropped letter or number (incorrect).
+    Shortcut,
+    /// The judge's rule decided without a model: a more specific form of the truth.
+    Rule,
     /// The judge model decided.
     Judge,
     /// The judge mapped the diagnosis to one of the case's answer options.

@@ -186,7 +186,15 @@ impl RunDir {
         match file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
-                let pid = std::fs::read_to_string(&path).ok().and_then(|text| text.trim().parse().ok());
+                // The holder writes its pid just after taking the lock: give it a moment.
+                let mut pid = None;
+                for _ in 0..20 {
+                    pid = std::fs::read_to_string(&path).ok().and_then(|text| text.trim().parse().ok());
+                    if pid.is_some() {
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
                 return Err(RunLogError::Busy { path: self.path.display().to_string(), pid });
             }
             Err(std::fs::TryLockError::Error(error)) => return Err(io(&path, error)),

@@ -346,42 +346,50 @@ fn round2(value: f64) -> f64 {
 }
 
 fn audit(dataset: &Dataset, json: bool) -> Result<Exit> {
-    let leaks = audit::audit(&dataset.cases);
-    let cases_with = |audience: Option<Audience>| {
-        let mut ids: Vec<&str> = leaks
-            .iter()
-            .filter(|leak| audience.is_none_or(|audience| leak.audience == audience))
-            .map(|leak| leak.case_id.as_str())
-            .collect();
-        ids.dedup();
+    let all = audit::audit(&dataset.cases);
+    let (leaks, possible): (Vec<_>, Vec<_>) = all.iter().partition(|leak| leak.kind == audit::LeakKind::Exact);
+    let distinct = |leaks: &[&audit::Leak], keep: &dyn Fn(&audit::Leak) -> bool| {
+        let ids: std::collections::BTreeSet<&str> =
+            leaks.iter().filter(|leak| keep(leak)).map(|leak| leak.case_id.as_str()).collect();
         ids.len()
     };
-    let patient_or_measurement = {
-        let mut ids: Vec<&str> =
-            leaks.iter().filter(|leak| leak.audience != Audience::Doctor).map(|leak| leak.case_id.as_str()).collect();
-        ids.dedup();
-        ids.len()
-    };
+    let exact_cases: std::collections::BTreeSet<&str> = leaks.iter().map(|leak| leak.case_id.as_str()).collect();
+    let possible_only: std::collections::BTreeSet<&str> = possible
+        .iter()
+        .filter(|leak| leak.audience != Audience::Doctor && !exact_cases.contains(leak.case_id.as_str()))
+        .map(|leak| leak.case_id.as_str())
+        .collect();
     let summary = json!({
         "dataset": dataset.name,
         "cases": dataset.cases.len(),
-        "leaking_cases": cases_with(None),
-        "leaking_to_patient_or_measurement": patient_or_measurement,
+        "leaking_cases": distinct(&leaks, &|_| true),
+        "leaking_to_patient_or_measurement": distinct(&leaks, &|leak| leak.audience != Audience::Doctor),
         "by_audience": {
-            "patient": cases_with(Some(Audience::Patient)),
-            "measurement": cases_with(Some(Audience::Measurement)),
-            "doctor": cases_with(Some(Audience::Doctor)),
+            "patient": distinct(&leaks, &|leak| leak.audience == Audience::Patient),
+            "measurement": distinct(&leaks, &|leak| leak.audience == Audience::Measurement),
+            "doctor": distinct(&leaks, &|leak| leak.audience == Audience::Doctor),
         },
+        "possible_leak_cases": possible_only.len(),
     });
     if json {
-        print_json(&json!({ "summary": summary, "leaks": leaks }))?;
+        print_json(&json!({ "summary": summary, "leaks": all }))?;
     } else {
-        if !leaks.is_empty() {
-            let mut table =
-                Table::new(&[("CASE", 0), ("SEEN BY", 0), ("FIELD", 50), ("DIAGNOSIS", 40), ("MATCHED", 40)]);
-            for leak in &leaks {
+        if !all.is_empty() {
+            let mut table = Table::new(&[
+                ("CASE", 0),
+                ("KIND", 0),
+                ("SEEN BY", 0),
+                ("FIELD", 50),
+                ("DIAGNOSIS", 40),
+                ("MATCHED", 40),
+            ]);
+            for leak in &all {
                 table.row(vec![
                     leak.case_id.clone(),
+                    match leak.kind {
+                        audit::LeakKind::Exact => "exact".to_owned(),
+                        audit::LeakKind::Possible => "possible".to_owned(),
+                    },
                     leak.audience.name().to_owned(),
                     leak.field.clone(),
                     leak.diagnosis.clone(),
@@ -391,7 +399,7 @@ fn audit(dataset: &Dataset, json: bool) -> Result<Exit> {
             print!("{}", table.render());
         }
         println!(
-            "{} of {} cases in {} name their diagnosis where another role can read it ({} to the patient or measurement agent: patient {}, measurement {}; doctor {})",
+            "{} of {} cases in {} name their diagnosis where another role can read it ({} to the patient or measurement agent: patient {}, measurement {}; doctor {}); {} more possibly, by another name or in other words (review them)",
             summary["leaking_cases"],
             dataset.cases.len(),
             dataset.name,
@@ -399,6 +407,7 @@ fn audit(dataset: &Dataset, json: bool) -> Result<Exit> {
             summary["by_audience"]["patient"],
             summary["by_audience"]["measurement"],
             summary["by_audience"]["doctor"],
+            summary["possible_leak_cases"],
         );
     }
     Ok(if leaks.is_empty() { Exit::Ok } else { Exit::Findings })

@@ -46,6 +46,29 @@ pub fn measure(store: &DatasetStore, dataset: &str, case: &str, tests: &[String]
     Ok(Exit::Ok)
 }
 
+/// `medsim measure --eval FILE`: the grounded measurement agent against labelled requests.
+pub fn measure_eval(store: &DatasetStore, file: &std::path::Path, json: bool) -> Result<Exit> {
+    use medsim_core::measure_eval::{evaluate, parse_eval_file, render};
+    let text =
+        std::fs::read_to_string(file).map_err(|error| BadInput(format!("{}: cannot read: {error}", file.display())))?;
+    let records = parse_eval_file(&text, &file.display().to_string()).map_err(|error| BadInput(error.to_string()))?;
+    let mut datasets: std::collections::HashMap<String, medsim_core::Dataset> = std::collections::HashMap::new();
+    let report = evaluate(&records, &mut |dataset, case| {
+        if !datasets.contains_key(dataset) {
+            let loaded = store.load(dataset, LoadOptions::default()).map_err(|error| format!("{error:#}"))?;
+            datasets.insert(dataset.to_owned(), loaded);
+        }
+        datasets[dataset].case(case).cloned().ok_or_else(|| format!("no case {case:?} in {dataset}"))
+    })
+    .map_err(|error| BadInput(format!("{}: {error}", file.display())))?;
+    if json {
+        print_json(&report)?;
+    } else {
+        print!("{}", render(&report));
+    }
+    Ok(Exit::Ok)
+}
+
 /// The seat a person takes, and the channel-backed actors for either seat.
 type HumanSeat = (Seat, Arc<dyn DoctorActor>, Arc<dyn PatientActor>);
 

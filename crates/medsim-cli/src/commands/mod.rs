@@ -4,6 +4,7 @@ mod bench;
 mod cases;
 mod consult;
 mod datasets;
+mod judge;
 mod learn;
 mod llm;
 mod models;
@@ -30,7 +31,11 @@ pub fn run(cli: Cli) -> Result<Exit> {
             llm::run(command, &settings, &places)
         }
         Command::Models(command) => models::run(command, &data_dir(&cli.global)?, cli.global.offline),
-        Command::Measure { dataset, case, tests, json } => consult::measure(&store()?, &dataset, &case, &tests, json),
+        Command::Measure { dataset, case, tests, eval, json } => match (eval, case) {
+            (Some(file), _) => consult::measure_eval(&store()?, &file, json),
+            (None, Some(case)) => consult::measure(&store()?, &dataset, &case, &tests, json),
+            (None, None) => Err(crate::BadInput("--case is required".into()).into()),
+        },
         Command::Run(args) => {
             let settings = Settings::load(cli.global.config.as_deref())?;
             let places =
@@ -50,6 +55,12 @@ pub fn run(cli: Cli) -> Result<Exit> {
             learn::ablate(*args, &store()?, &settings, &places)
         }
         Command::Summary { dir, json } => run::summary(&dir, json),
+        Command::Judge { pairs, judge_model, concurrency, json, cache } => {
+            let settings = Settings::load(cli.global.config.as_deref())?;
+            let places =
+                Places { cache_dir: store()?.cache_dir, data_dir: data_dir(&cli.global)?, offline: cli.global.offline };
+            judge::run(&pairs, judge_model, json, concurrency, &settings, &places, &cache)
+        }
         Command::Bench { dataset, latency_ms, concurrency, turns, json } => {
             let places =
                 Places { cache_dir: store()?.cache_dir, data_dir: data_dir(&cli.global)?, offline: cli.global.offline };

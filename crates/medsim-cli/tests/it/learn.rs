@@ -27,9 +27,9 @@ rules:
     replies: ["What brings you in today?", "DIAGNOSIS READY: Gout"]
   - when: { role: patient }
     reply: "I have felt unwell for a few days."
-  - when: { role: judge, any: "doctor dialogue: Retried answer" }
+  - when: { role: judge, any: "(?i)doctor.s diagnosis: Retried answer" }
     reply: "Yes"
-  - when: { role: judge, any: "correct diagnosis: [A-H]" }
+  - when: { role: judge, any: "(?i)correct diagnosis: [A-H]" }
     reply: "Yes"
   - when: { role: judge }
     reply: "No"

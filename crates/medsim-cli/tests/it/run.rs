@@ -12,7 +12,7 @@ use crate::support::{medsim_command, medsim_with_env};
 const SCRIPT: &str = r#"
 latency: { mean_ms: 40 }
 rules:
-  - when: { role: judge, any: "correct diagnosis: Acute gout" }
+  - when: { role: judge, any: "(?i)correct diagnosis: Acute gout" }
     reply: "Yes"
   - when: { role: judge }
     reply: "No"

@@ -3,18 +3,41 @@
 
 use std::collections::BTreeSet;
 
-use medsim_core::audit::{Audience, audit};
+use medsim_core::audit::{Audience, LeakKind, audit};
 use medsim_core::{LoadOptions, load_path};
 
 use crate::shared_file;
 
 fn leaking_cases(file: &str, audiences: &[Audience]) -> BTreeSet<String> {
+    leaks_of_kind(file, audiences, LeakKind::Exact)
+}
+
+fn leaks_of_kind(file: &str, audiences: &[Audience], kind: LeakKind) -> BTreeSet<String> {
     let dataset = load_path(&shared_file(file), None, LoadOptions::default()).unwrap();
     audit(&dataset.cases)
         .into_iter()
-        .filter(|leak| audiences.contains(&leak.audience))
+        .filter(|leak| audiences.contains(&leak.audience) && leak.kind == kind)
         .map(|leak| leak.case_id)
         .collect()
+}
+
+#[test]
+fn paraphrased_leaks_are_flagged_as_possible() {
+    let possible =
+        leaks_of_kind("agentclinic_medqa.jsonl", &[Audience::Patient, Audience::Measurement], LeakKind::Possible);
+    // 12: "posterior dislocation of the right hip" (posterior hip dislocation); 33: "narrowing of
+    // the aorta … consistent with coarctation" (coarctation of the aorta); 31: "CLL" (chronic
+    // lymphocytic leukemia); 62: "molluscum" in the biopsy; 30: "respiratory distress" in the
+    // history (respiratory distress syndrome).
+    assert_eq!(possible, ["12", "30", "31", "33", "62"].iter().map(|id| (*id).to_owned()).collect(), "{possible:?}");
+    let exact = leaking_cases("agentclinic_medqa.jsonl", &[Audience::Patient, Audience::Measurement]);
+    assert!(exact.is_disjoint(&possible), "a case is counted once, by its surest leak");
+    for file in ["agentclinic_nejm.jsonl", "agentclinic_nejm_extended.jsonl"] {
+        assert!(
+            leaks_of_kind(file, &[Audience::Patient, Audience::Measurement], LeakKind::Possible).is_empty(),
+            "{file}"
+        );
+    }
 }
 
 #[test]

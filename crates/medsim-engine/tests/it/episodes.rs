@@ -160,10 +160,8 @@ async fn a_full_episode_routes_every_action() {
     let judge = by_role(&requests, "judge");
     assert_eq!(judge.len(), 1);
     let question = text_of(judge[0]);
-    assert!(
-        question.contains("Here is the correct diagnosis: Acute inferior ST-elevation myocardial infarction"),
-        "{question}"
-    );
+    assert!(question.contains("Correct diagnosis: Acute inferior ST-elevation myocardial infarction"), "{question}");
+    assert!(judge[0].body["response_format"]["json_schema"].is_object(), "a constrained yes/no");
     assert!(question.contains("Heart attack affecting the bottom wall of the heart"));
 
     // Clinical honesty: no role but the judge is ever handed the correct diagnosis.

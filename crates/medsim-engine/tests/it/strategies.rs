@@ -416,7 +416,7 @@ rules:
       - "DIAGNOSIS READY: Pericarditis"
   - when: { role: patient }
     reply: "While shovelling snow."
-  - when: { role: judge, last: "doctor dialogue: Myocardial infarction" }
+  - when: { role: judge, last: "Doctor's diagnosis: Myocardial infarction" }
     reply: "Yes"
   - when: { role: judge }
     reply: "No"
