@@ -149,7 +149,7 @@ Examples:
   medsim measure --eval eval/measurement/medqa.jsonl      # recall, wrong nodes, every error
 
 An evaluation file is JSON Lines of {\"dataset\", \"case\", \"request\", \"expect\": [{\"accept\": [node paths],
-\"near\": path}]}; see docs/evaluation.md.")]
+\"near\": path}]}; see eval/README.md.")]
     Measure {
         /// Dataset: builtin, a registered name, or a path.
         #[arg(long, default_value = "builtin")]

@@ -93,7 +93,7 @@ pub fn parse_eval_file(text: &str, origin: &str) -> Result<Vec<(usize, EvalRecor
             line: index + 1,
             field: field.to_owned(),
             message,
-            hint: "each line is {\"dataset\", \"case\", \"request\", \"expect\": [{\"accept\": [paths], \"near\"}]} (see docs/evaluation.md)",
+            hint: "each line is {\"dataset\", \"case\", \"request\", \"expect\": [{\"accept\": [paths], \"near\"}]} (see eval/README.md)",
         };
         let value: serde_json::Value = serde_json::from_str(line)
             .map_err(|parse| error("record", format!("expected a JSON object, found invalid JSON ({parse})")))?;

@@ -122,6 +122,10 @@ pub struct Summary {
     /// Across repeats, when there are several.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repeats: Option<Repeats>,
+    /// How the verdicts were reached: `exact`, `alias`, `shortcut`, `rule`, `options`, `judge`
+    /// (the judge model), `no_diagnosis`.
+    #[serde(default)]
+    pub verdicts: BTreeMap<String, usize>,
 }
 
 fn round(value: f64, places: i32) -> f64 {
@@ -197,6 +201,17 @@ pub fn summarise(records: &[EpisodeRecord]) -> Summary {
         completion_tokens: records.iter().map(|record| record.episode.tokens.completion).sum(),
         cost_usd: round(records.iter().map(|record| record.episode.cost_usd).sum(), 6),
         episode_seconds: round(records.iter().map(|record| record.episode.wall_ms).sum::<f64>() / 1000.0, 3),
+        verdicts: records.iter().filter_map(|record| record.episode.verdict.as_ref()).fold(
+            BTreeMap::new(),
+            |mut counts, verdict| {
+                let name = serde_json::to_value(verdict.method)
+                    .ok()
+                    .and_then(|value| value.as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                *counts.entry(name).or_insert(0) += 1;
+                counts
+            },
+        ),
         by_tag: by_tag.into_iter().map(|(tag, list)| (tag, Accuracy::of(&list))).collect(),
         by_bias: by_bias.into_iter().map(|(bias, list)| (bias, Accuracy::of(&list))).collect(),
         repeats,
@@ -236,6 +251,10 @@ pub fn markdown(summary: &Summary, title: &str) -> String {
     ];
     for (name, value) in rows {
         out.push_str(&format!("| {name} | {value} |\n"));
+    }
+    if !summary.verdicts.is_empty() {
+        let methods: Vec<String> = summary.verdicts.iter().map(|(method, count)| format!("{method} {count}")).collect();
+        out.push_str(&format!("| verdicts by method | {} |\n", methods.join(", ")));
     }
     if let Some(repeats) = &summary.repeats {
         out.push_str(&format!(

@@ -354,7 +354,27 @@ pub fn execute(
     progress.finish(ticker);
     result?;
     let records = run_dir.read_episodes()?;
-    write_summary(&run_dir, &records)
+    let summary = write_summary(&run_dir, &records)?;
+    // How the verdicts were reached, the judge model named, recorded beside the configuration.
+    let judge_model = roles.get("judge").and_then(|judge| judge["model"].as_str()).unwrap_or("none").to_owned();
+    let verdicts: serde_json::Map<String, Value> = summary
+        .verdicts
+        .iter()
+        .map(|(method, count)| {
+            let name = if method == "judge" { format!("model {judge_model}") } else { method.clone() };
+            (name, json!(count))
+        })
+        .collect();
+    let mut recorded = run_dir.read_run()?;
+    recorded["verdicts"] = Value::Object(verdicts);
+    lock.write_run(&recorded)?;
+    let by_model = summary.verdicts.get("judge").copied().unwrap_or(0);
+    if by_model > 0 && judge_model.starts_with("local/") {
+        eprintln!(
+            "warning: {by_model} verdict(s) came from the small local judge {judge_model}, which agrees with clinicians' labels far less often than a large model (BENCHMARKS.md, \"Judge\"); for figures to publish, set --judge-model to a strong model"
+        );
+    }
+    Ok(summary)
 }
 
 fn default_setup() -> SetupArgs {

@@ -12,3 +12,4 @@ mod learn;
 mod llm;
 mod run;
 mod support;
+mod verdicts;

@@ -281,6 +281,29 @@ rules:
 }
 
 #[tokio::test]
+async fn nejm_cases_give_the_doctor_only_agentclinics_question_in_strict_mode() {
+    let script = r#"
+rules:
+  - when: { role: doctor }
+    turn_from: "You have asked (\\d+) questions"
+    replies: ["DIAGNOSIS READY: Herpes zoster"]
+  - when: { role: judge }
+    reply: "yes"
+"#;
+    let case = case("derm-01");
+    let vignette = case.question.clone().expect("derm-01 is an NEJM-style case with a question");
+    let strict = EpisodeConfig { routing: Routing::Strict, ..EpisodeConfig::default() };
+    let (_, requests) = run_case(script, "derm-01", strict).await;
+    let doctor = text_of(by_role(&requests, "doctor")[0]);
+    assert!(doctor.contains("What is the most likely diagnosis?"), "{doctor}");
+    assert!(!doctor.contains(&vignette[..60]), "AgentClinic never shows the NEJM doctor the question's vignette");
+    // medsim's default gives the doctor the case's presentation (README: "case text in prompts").
+    let (_, requests) = run_case(script, "derm-01", EpisodeConfig::default()).await;
+    let doctor = text_of(by_role(&requests, "doctor")[0]);
+    assert!(doctor.contains(&case.objective), "{doctor}");
+}
+
+#[tokio::test]
 async fn patient_leaks_are_recorded() {
     let script = r#"
 rules:
