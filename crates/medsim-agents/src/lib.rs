@@ -180,6 +180,12 @@ pub struct DoctorView {
     pub images: Vec<ImageSource>,
     /// Whether the doctor may ask for images.
     pub images_available: bool,
+    /// A compact running summary of what was asked and found (the notes aid); empty without it.
+    pub notes: String,
+    /// Invite a question to the patient (the first-question aid, on the first turn).
+    pub invite_question: bool,
+    /// Sample hotter, with another seed (the resample aid, after a repeated action).
+    pub resample: bool,
 }
 
 /// What the patient sees before answering.
@@ -435,6 +441,8 @@ impl ModelDoctor {
                     final => view.final_turn,
                     max_turns => view.max_turns,
                     turns_so_far => view.turn - 1,
+                    notes => view.notes,
+                    invite_question => view.invite_question,
                 },
             )?
         } else {
@@ -456,6 +464,18 @@ impl ModelDoctor {
     ) -> Result<Reply, ActorError> {
         let prompt = self.prompt(view, additions)?;
         let seat = seat.unwrap_or(&self.seat);
+        // After a repeated action the same prompt would give the same answer: sample hotter.
+        let hotter;
+        let seat = if view.resample {
+            hotter = ModelSeat {
+                temperature: seat.temperature.max(0.8),
+                seed: Some(seat.seed.unwrap_or(0).wrapping_add(u64::from(view.turn) * 7919)),
+                ..seat.clone()
+            };
+            &hotter
+        } else {
+            seat
+        };
         let mut user = Message::user(prompt.user);
         for image in &view.images {
             user = user.with_image(image.clone());

@@ -584,6 +584,19 @@ pub struct SetupArgs {
     #[arg(long, value_name = "SPEC")]
     #[serde(default)]
     pub embedder: Option<String>,
+    /// Consultation aids for doctors that loop: none, all, or a list of repeat-guard, notes
+    /// (tools protocol), first-question (tools protocol), resample.
+    #[arg(long, value_name = "LIST", default_value = "none", value_parser = aids)]
+    #[serde(default = "no_aids")]
+    pub aids: String,
+}
+
+fn aids(text: &str) -> Result<String, String> {
+    medsim_engine::Aids::parse(text).map(|_| text.to_owned())
+}
+
+fn no_aids() -> String {
+    "none".into()
 }
 
 fn baseline() -> String {

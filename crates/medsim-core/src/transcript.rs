@@ -153,6 +153,16 @@ pub enum EventKind {
         /// The text given to the doctor.
         text: String,
     },
+    /// The doctor repeated an earlier action (the same tests, or the same question); it was
+    /// answered from what the doctor already had, with a nudge, and counted as a turn.
+    RepeatedAction {
+        /// Turn number.
+        turn: u32,
+        /// `tests` or `question`.
+        repeated: String,
+        /// The turn the action was first taken.
+        first_turn: u32,
+    },
     /// The doctor asked for images.
     ImageRequest {
         /// Turn number.

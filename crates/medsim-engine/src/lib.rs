@@ -62,12 +62,77 @@ pub struct EpisodeConfig {
     pub routing: Routing,
     /// Images.
     pub images: ImagePolicy,
+    /// Help for doctors that loop (small models); none in AgentClinic's own consultation.
+    #[serde(default)]
+    pub aids: Aids,
 }
 
 impl Default for EpisodeConfig {
     fn default() -> EpisodeConfig {
-        EpisodeConfig { max_turns: 20, routing: Routing::Tolerant, images: ImagePolicy::OnRequest }
+        EpisodeConfig {
+            max_turns: 20,
+            routing: Routing::Tolerant,
+            images: ImagePolicy::OnRequest,
+            aids: Aids::default(),
+        }
     }
+}
+
+/// Consultation aids: what the engine does for a doctor that repeats itself or loses track.
+/// Each can be switched on alone; run.json records them, so runs stay comparable.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Aids {
+    /// An action identical to an earlier one (the same tests, the same question) is answered
+    /// from what the doctor already has, with a nudge, instead of being carried out again.
+    #[serde(default)]
+    pub repeat_guard: bool,
+    /// The doctor's prompt carries a compact running summary of what was asked and found.
+    #[serde(default)]
+    pub notes: bool,
+    /// The first turn invites a question to the patient.
+    #[serde(default)]
+    pub first_question: bool,
+    /// After a repeated action the doctor's next call samples hotter, with another seed.
+    #[serde(default)]
+    pub resample: bool,
+}
+
+impl Aids {
+    /// Every aid.
+    pub fn all() -> Aids {
+        Aids { repeat_guard: true, notes: true, first_question: true, resample: true }
+    }
+
+    /// Parses `none`, `all`, or a comma-separated list of `repeat-guard`, `notes`,
+    /// `first-question`, `resample`.
+    pub fn parse(text: &str) -> Result<Aids, String> {
+        let mut aids = Aids::default();
+        for item in text.split(',').map(str::trim).filter(|item| !item.is_empty()) {
+            match item {
+                "none" => {}
+                "all" => aids = Aids::all(),
+                "repeat-guard" => aids.repeat_guard = true,
+                "notes" => aids.notes = true,
+                "first-question" => aids.first_question = true,
+                "resample" => aids.resample = true,
+                other => {
+                    return Err(format!(
+                        "unknown aid {other:?}: expected none, all, repeat-guard, notes, first-question or resample"
+                    ));
+                }
+            }
+        }
+        Ok(aids)
+    }
+}
+
+/// The running summary a doctor's prompt carries with the notes aid, one line per finding.
+fn note_line(kind: &str, asked: &str, found: &str) -> String {
+    let short = |text: &str, limit: usize| -> String {
+        let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        if flat.chars().count() > limit { format!("{}…", flat.chars().take(limit).collect::<String>()) } else { flat }
+    };
+    format!("- {kind} {}: {}\n", short(asked, 80), short(found, 160))
 }
 
 /// Who plays each role.
@@ -203,6 +268,11 @@ pub async fn run_episode(
     let mut error = None;
     let mut turns = 0;
     let mut tests_ordered = 0;
+    // The aids' memory: what was ordered and asked, when, and what came back.
+    let mut notes = String::new();
+    let mut ordered: Vec<(Vec<String>, u32, String)> = Vec::new();
+    let mut asked: Vec<(String, u32, String)> = Vec::new();
+    let mut repeated_last_turn = false;
 
     'turns: for turn in 1..=config.max_turns {
         turns = turn;
@@ -216,7 +286,11 @@ pub async fn run_episode(
             must_diagnose: false,
             images: if attach && actors.doctor.sees_images() { images.to_vec() } else { Vec::new() },
             images_available: images_possible,
+            notes: if config.aids.notes { notes.clone() } else { String::new() },
+            invite_question: config.aids.first_question && turn == 1,
+            resample: config.aids.resample && repeated_last_turn,
         };
+        repeated_last_turn = false;
         let reply = match actors.doctor.act(&view).await {
             Ok(reply) => reply,
             Err(failure) => {
@@ -271,6 +345,43 @@ pub async fn run_episode(
                 parts.push(note);
             }
         }
+        let normal = |text: &str| text.to_lowercase().split_whitespace().collect::<Vec<_>>().join(" ");
+        let mut action = action;
+        if config.aids.repeat_guard && action.diagnosis.is_none() {
+            let mut wanted: Vec<String> = action.tests.iter().map(|test| normal(test)).collect();
+            wanted.sort();
+            wanted.dedup();
+            let earlier_tests = ordered.iter().find(|(tests, _, _)| !wanted.is_empty() && *tests == wanted);
+            let earlier_question = action
+                .question
+                .as_deref()
+                .and_then(|question| asked.iter().find(|(text, _, _)| *text == normal(question)));
+            let repeats_tests = earlier_tests.is_some();
+            let repeats_question = action.question.is_none() || earlier_question.is_some();
+            if repeats_tests && repeats_question && !action.images {
+                let (_, first_turn, found) = earlier_tests.expect("checked");
+                recorder.push(EventKind::RepeatedAction { turn, repeated: "tests".into(), first_turn: *first_turn });
+                response = format!(
+                    "You already ordered these tests at turn {first_turn}; ordering them again gives the same results:\n{found}\nAsk the patient a question, order a different test, or diagnose."
+                );
+                repeated_last_turn = true;
+                continue;
+            }
+            if action.tests.is_empty()
+                && let Some((_, first_turn, answer)) = earlier_question
+            {
+                recorder.push(EventKind::RepeatedAction { turn, repeated: "question".into(), first_turn: *first_turn });
+                response = format!(
+                    "You already asked this at turn {first_turn}; the patient answered: {answer}\nAsk something new, order a test, or diagnose."
+                );
+                repeated_last_turn = true;
+                continue;
+            }
+            if repeats_tests {
+                // Tests repeated beside a new question: only the question goes ahead.
+                action.tests.clear();
+            }
+        }
         if !action.tests.is_empty() {
             tests_ordered += action.tests.len();
             recorder.push(EventKind::TestOrder { turn, tests: action.tests.clone() });
@@ -284,11 +395,18 @@ pub async fn run_episode(
                     recorder.extend(measured.calls);
                     recorder.push(EventKind::TestResults {
                         turn,
-                        results: measured.results,
+                        results: measured.results.clone(),
                         text: measured.text.clone(),
                     });
                     measurement_history.push_str(&format!("{}\n\n{}\n\n", reply.text, measured.text));
                     patient_history.push_str(&format!("{}\n\n", measured.text));
+                    let mut key: Vec<String> = action.tests.iter().map(|test| normal(test)).collect();
+                    key.sort();
+                    key.dedup();
+                    ordered.push((key, turn, measured.text.clone()));
+                    for result in &measured.results {
+                        notes.push_str(&note_line("test", &result.requested, &result.result));
+                    }
                     parts.push(measured.text);
                 }
                 Err(failure) => {
@@ -317,6 +435,8 @@ pub async fn run_episode(
                         recorder.push(EventKind::Leak { role: RoleName::Patient, matched, turn });
                     }
                     patient_history.push_str(&format!("{question}\n\n{}\n\n", answer.text));
+                    asked.push((normal(&question), turn, answer.text.clone()));
+                    notes.push_str(&note_line("asked", &question, &answer.text));
                     measurement_history.push_str(&format!("{}\n\n", answer.text));
                     parts.push(answer.text);
                 }
@@ -346,6 +466,9 @@ pub async fn run_episode(
                 must_diagnose: true,
                 images: Vec::new(),
                 images_available: false,
+                notes: if config.aids.notes { notes.clone() } else { String::new() },
+                invite_question: false,
+                resample: false,
             };
             match actors.doctor.act(&view).await {
                 Ok(reply) => {

@@ -115,6 +115,7 @@ async fn measure(cases: &[Case], latency_ms: f64, turns: u32, concurrency: usize
         strategy: "baseline".into(),
         memory: None,
         embedder: None,
+        aids: "none".into(),
     };
     let directory = tempfile_dir()?;
     let run_dir = RunDir::new(&directory);

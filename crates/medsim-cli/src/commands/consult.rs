@@ -199,6 +199,7 @@ pub fn config(setup: &SetupArgs) -> EpisodeConfig {
         max_turns: setup.max_turns,
         routing: if setup.strict_agentclinic { Routing::Strict } else { Routing::Tolerant },
         images: setup.images.into(),
+        aids: medsim_engine::Aids::parse(&setup.aids).unwrap_or_default(),
     }
 }
 

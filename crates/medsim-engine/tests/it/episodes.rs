@@ -455,3 +455,52 @@ rules:
     assert_eq!(verdict.method, VerdictMethod::Options);
     assert!(by_role(&requests, "judge").is_empty());
 }
+
+const LOOPING: &str = r#"
+rules:
+  - when: { role: doctor, tools: true }
+    turn_from: "have taken (\\d+)"
+    replies:
+      - { tool_calls: [ { name: order_tests, arguments: { tests: ["ECG", "Troponin"] } } ] }
+      - { tool_calls: [ { name: order_tests, arguments: { tests: ["troponin", "ECG"] } } ] }
+      - { tool_calls: [ { name: ask, arguments: { question: "Where is the pain?" } } ] }
+      - { tool_calls: [ { name: ask, arguments: { question: "Where is the pain?" } } ] }
+      - { tool_calls: [ { name: diagnose, arguments: { primary: "Inferior STEMI" } } ] }
+  - when: { role: patient }
+    reply: "In the middle of my chest."
+"#;
+
+#[tokio::test]
+async fn the_aids_answer_repeats_from_what_the_doctor_has_and_keep_notes() {
+    let config = EpisodeConfig { aids: medsim_engine::Aids::all(), ..EpisodeConfig::default() };
+    let (episode, requests) = run_with(LOOPING, "cardio-01", config, Protocol::Tools).await;
+    let repeats: Vec<(String, u32, u32)> = episode
+        .events
+        .iter()
+        .filter_map(|event| match &event.kind {
+            EventKind::RepeatedAction { turn, repeated, first_turn } => Some((repeated.clone(), *turn, *first_turn)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(repeats, [("tests".to_owned(), 2, 1), ("question".to_owned(), 4, 3)]);
+    assert_eq!(episode.tests_ordered, 2, "the repeated order was not carried out again");
+    assert_eq!(by_role(&requests, "patient").len(), 1, "the repeated question did not reach the patient");
+    let doctor = by_role(&requests, "doctor");
+    assert!(text_of(doctor[0]).contains("Start by asking the patient about their main complaint"));
+    assert!(!text_of(doctor[1]).contains("Start by asking"), "only on the first turn");
+    assert!(text_of(doctor[2]).contains("You already ordered these tests at turn 1"), "{}", text_of(doctor[2]));
+    assert!(text_of(doctor[2]).contains("318 ng/L"), "with the results the doctor already had");
+    assert!(text_of(doctor[4]).contains("Notes so far"), "{}", text_of(doctor[4]));
+    assert!(text_of(doctor[4]).contains("asked Where is the pain?: In the middle of my chest."));
+    // After a repeat the next call samples hotter, with another seed.
+    let temperature = |index: usize| doctor[index].body["temperature"].as_f64().unwrap_or(0.0);
+    assert!(temperature(2) >= 0.8 && temperature(1) < 0.8, "{} {}", temperature(1), temperature(2));
+    assert_ne!(doctor[2].body["seed"], doctor[1].body["seed"]);
+    assert!(episode.verdict.unwrap().correct);
+
+    // Without aids the same doctor's repeat is carried out again, as in AgentClinic.
+    let (episode, requests) = run_with(LOOPING, "cardio-01", EpisodeConfig::default(), Protocol::Tools).await;
+    assert_eq!(episode.tests_ordered, 4);
+    assert_eq!(by_role(&requests, "patient").len(), 2);
+    assert!(!text_of(by_role(&requests, "doctor")[0]).contains("Start by asking"));
+}
