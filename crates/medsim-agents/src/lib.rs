@@ -743,6 +743,8 @@ impl JudgeActor for Judge {
                 "judge_same_user.j2",
                 minijinja::context! { correct => self.ground_truth, diagnosis => diagnosis.primary },
             )?;
+            // Measured (BENCHMARKS.md, "Judge"): asking the model to name both diseases first did
+            // not help the 1.5B and doubled the time, so the answer is the yes/no alone.
             let schema = serde_json::json!({
                 "type": "object",
                 "properties": {"same_disease": {"type": "string", "enum": ["yes", "no"]}},

@@ -351,8 +351,10 @@ pub fn shortcut(truth: &str, answer: &str) -> Decision {
     }
     let only_truth = difference(&truth_words, &answer_words);
     let only_answer = difference(&answer_words, &truth_words);
-    if only_truth.len() == 1 && only_answer.len() == 1 && conflicting(&only_truth[0], &only_answer[0]) {
-        return Decision::Incorrect(format!("{:?} where the truth has {:?}", only_answer[0], only_truth[0]));
+    for left in &only_truth {
+        if let Some(right) = only_answer.iter().find(|right| conflicting(left, right)) {
+            return Decision::Incorrect(format!("{right:?} where the truth has {left:?}"));
+        }
     }
     if only_answer.is_empty() && !only_truth.is_empty() && only_truth.iter().any(|word| is_designator(word)) {
         return Decision::Incorrect(format!("broader than the truth: drops {:?}", only_truth.join(" ")));
@@ -360,7 +362,11 @@ pub fn shortcut(truth: &str, answer: &str) -> Decision {
     Decision::Undecided
 }
 
-/// The shortcut, then the more-specific-form rule.
+/// Words that make a relation between two things; their order carries meaning.
+const RELATIONS: &[&str] = &["to", "from", "into", "metastatic", "secondary", "due", "caused", "by", "in", "with"];
+
+/// The shortcut, then the rules: a more specific form of the truth is correct; a broader one
+/// (dropping words that are not mere qualifiers) and a reversed relation are incorrect.
 pub fn rules(truth: &str, answer: &str) -> Decision {
     match shortcut(truth, answer) {
         Decision::Undecided => {}
@@ -370,6 +376,21 @@ pub fn rules(truth: &str, answer: &str) -> Decision {
     let answer_words = words(answer);
     if truth_words.is_empty() || has_negation(&answer_words) || is_hedge(answer) {
         return Decision::Undecided;
+    }
+    let only_truth = difference(&truth_words, &answer_words);
+    let only_answer = difference(&answer_words, &truth_words);
+    if only_answer.is_empty()
+        && !only_truth.is_empty()
+        && only_truth.iter().any(|word| !QUALIFIERS.contains(&word.as_str()))
+    {
+        return Decision::Incorrect(format!("broader than the truth: drops {:?}", only_truth.join(" ")));
+    }
+    if only_truth.is_empty()
+        && only_answer.is_empty()
+        && truth_words != answer_words
+        && truth_words.iter().any(|word| RELATIONS.contains(&word.as_str()))
+    {
+        return Decision::Incorrect("the same words in another order: the relation is reversed".into());
     }
     // The truth's words appear in the answer in order, and the answer adds only qualifiers.
     let mut position = 0;
@@ -441,5 +462,10 @@ mod tests {
         assert!(!decide("Hodgkin lymphoma", "Non-Hodgkin lymphoma"));
         assert!(!decide("Anemia", "Iron deficiency anemia"), "iron names another disease, not a qualifier");
         assert!(!decide("Pulmonary embolism", "Pulmonary embolism or pneumonia"));
+        let incorrect = |truth, answer| matches!(rules(truth, answer), Decision::Incorrect(_));
+        assert!(incorrect("Iron deficiency anemia", "Anemia"), "broader");
+        assert!(!incorrect("Acute pulmonary embolism", "Pulmonary embolism"), "only a qualifier dropped");
+        assert!(incorrect("Lung cancer metastatic to the brain", "Brain cancer metastatic to the lung"));
+        assert!(incorrect("Type 2 diabetes mellitus", "Diabetes mellitus type 1 with ketoacidosis"));
     }
 }
