@@ -78,7 +78,7 @@ fn a_judge_model_over_http_decides_what_the_shortcut_cannot() {
             r#"{"truth": "Hepatitis A", "answer": "Hepatitis B", "label": "incorrect"}"#,
             r#"{"truth": "Gout", "answer": "Gout or pseudogout", "label": "incorrect"}"#,
             r#"{"truth": "Pulmonary embolism", "answer": "Acute pulmonary embolism", "label": "correct"}"#,
-            r#"{"truth": "Crohn disease", "answer": "Ulcerative colitis", "label": "incorrect"}"#,
+            r#"{"truth": "Kawasaki disease", "answer": "Scarlet fever", "label": "incorrect"}"#,
             r#"{"truth": "Sepsis", "answer": "Septic shock", "label": "ambiguous"}"#,
         ]
         .join("\n"),
