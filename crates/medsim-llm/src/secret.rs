@@ -154,7 +154,7 @@ mod tests {
                 let scrubbed = scrub(&format!("token={encoded}"), key);
                 assert!(scrubbed.contains("[redacted]"), "{prefix:?}: {scrubbed}");
                 // What is left cannot be decoded back to the key.
-                let rest: String = scrubbed.split("[redacted]").collect();
+                let rest: String = scrubbed.trim_start_matches("token=").split("[redacted]").collect();
                 assert!(rest.len() < encoded.len() / 2, "{prefix:?}: {scrubbed}");
             }
         }
