@@ -18,7 +18,7 @@ large=local/qwen2.5-coder-1.5b-instruct
 "$medsim" models pull qwen2.5-coder-0.5b-instruct qwen2.5-coder-1.5b-instruct all-minilm-l6-v2
 arms=${ARMS:-"0.5b-none 0.5b-all 1.5b-none 1.5b-all"}
 mkdir -p "$out"
-for dataset in builtin medqa; do
+for dataset in ${DATASETS:-builtin medqa}; do
   for arm in $arms; do
     size=${arm%%-*}
     aids=${arm#*-}

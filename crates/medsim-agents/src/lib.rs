@@ -6,6 +6,7 @@
 //! knowing which. Model-backed actors render their prompts from [`prompts::PromptSet`] and
 //! report every call as a transcript event.
 
+pub mod judge_eval;
 pub mod memory;
 pub mod prompts;
 pub mod strategic;
@@ -46,7 +47,10 @@ pub enum ActorError {
     Prompt(#[from] PromptError),
     /// Experience memory failed.
     #[error("experience memory: {0}")]
-    Memory(String),
+    Memory(#[from] memory::MemoryError),
+    /// The embedder gave no vector for a text it was asked to embed.
+    #[error("experience memory: the embedder {0} returned no vector")]
+    NoVector(String),
     /// A person (or outside process) left the seat.
     #[error("the {0} seat was left (its channel closed)")]
     Disconnected(&'static str),

@@ -51,6 +51,7 @@ impl PromptSet {
     /// The embedded templates.
     pub fn embedded() -> PromptSet {
         PromptSet::from_sources(EMBEDDED.iter().map(|(name, text)| ((*name).to_owned(), (*text).to_owned())).collect())
+            .expect("the embedded templates parse (checked by tests)")
     }
 
     /// The embedded templates, with any file of the same name in `directory` taking over.
@@ -61,26 +62,32 @@ impl PromptSet {
         if !directory.is_dir() {
             return Err(fail("not a directory".into()));
         }
-        for name in sources.clone().keys() {
-            let path = directory.join(name);
-            if path.is_file() {
-                let text = std::fs::read_to_string(&path).map_err(|error| fail(format!("{name}: {error}")))?;
-                sources.insert(name.clone(), text);
+        // Every template file in the directory must override a known one: a misspelled name
+        // would otherwise be ignored without a word.
+        let mut found = Vec::new();
+        template_files(directory, directory, &mut found).map_err(|error| fail(error.to_string()))?;
+        for name in found {
+            if !sources.contains_key(&name) {
+                let known: Vec<&str> = sources.keys().map(String::as_str).collect();
+                return Err(fail(format!("{name} is not a known template; known: {}", known.join(", "))));
             }
+            let text =
+                std::fs::read_to_string(directory.join(&name)).map_err(|error| fail(format!("{name}: {error}")))?;
+            sources.insert(name, text);
         }
-        Ok(PromptSet::from_sources(sources))
+        PromptSet::from_sources(sources).map_err(|(name, message)| fail(format!("{name}: {message}")))
     }
 
-    fn from_sources(sources: BTreeMap<String, String>) -> PromptSet {
+    fn from_sources(sources: BTreeMap<String, String>) -> Result<PromptSet, (String, String)> {
         let mut environment = minijinja::Environment::new();
         environment.set_keep_trailing_newline(true);
         environment.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
         let mut versions = BTreeMap::new();
         for (name, text) in sources {
             versions.insert(name.clone(), version_of(&text));
-            environment.add_template_owned(name, text).expect("templates parse (checked by tests)");
+            environment.add_template_owned(name.clone(), text).map_err(|error| (name, error.to_string()))?;
         }
-        PromptSet { environment, versions }
+        Ok(PromptSet { environment, versions })
     }
 
     /// Renders a template.
@@ -114,6 +121,22 @@ impl PromptSet {
         }
         self.render(&name, minijinja::context! {})
     }
+}
+
+/// The `.j2` files under `directory`, as names relative to `root` with `/` separators.
+fn template_files(root: &Path, directory: &Path, found: &mut Vec<String>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(directory)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            template_files(root, &path, found)?;
+        } else if path.extension().is_some_and(|extension| extension == "j2") {
+            let relative = path.strip_prefix(root).unwrap_or(&path);
+            found.push(
+                relative.components().map(|part| part.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/"),
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The biases available for a role.
@@ -179,5 +202,27 @@ mod tests {
             "\nHere is a history of your dialogue: \n Here was the patient response: Now please continue your dialogue\nDoctor: "
         );
         assert_eq!(prompts.label("judge.j2").len(), "judge.j2@".len() + 12);
+    }
+
+    #[test]
+    fn overrides_replace_known_templates_and_refuse_unknown_or_broken_ones() {
+        let directory = std::env::temp_dir().join(format!("medsim-prompts-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&directory);
+        std::fs::create_dir_all(directory.join("biases")).unwrap();
+        std::fs::write(directory.join("judge.j2"), "same? {{ a }}").unwrap();
+        std::fs::write(directory.join("README.md"), "notes are not templates").unwrap();
+        let prompts = PromptSet::with_overrides(&directory).unwrap();
+        assert_ne!(prompts.label("judge.j2"), PromptSet::embedded().label("judge.j2"));
+        // A misspelled name is an error listing the known names.
+        std::fs::write(directory.join("biases/doctor_recency2.j2"), "x").unwrap();
+        let error = PromptSet::with_overrides(&directory).unwrap_err().to_string();
+        assert!(error.contains("biases/doctor_recency2.j2 is not a known template"), "{error}");
+        assert!(error.contains("biases/doctor_recency.j2") && error.contains("judge.j2"), "{error}");
+        std::fs::remove_file(directory.join("biases/doctor_recency2.j2")).unwrap();
+        // A template that does not parse is an error naming it, not a panic.
+        std::fs::write(directory.join("judge.j2"), "{% if %}").unwrap();
+        let error = PromptSet::with_overrides(&directory).unwrap_err().to_string();
+        assert!(error.contains("judge.j2:"), "{error}");
+        std::fs::remove_dir_all(&directory).unwrap();
     }
 }

@@ -441,7 +441,7 @@ impl Learner {
             .embed(&[text.to_owned()])
             .await
             .map_err(|source| ActorError::Model { role: "memory embedder", source })?;
-        vectors.pop().ok_or_else(|| ActorError::Memory("the embedder returned no vector".into()))
+        vectors.pop().ok_or_else(|| ActorError::NoVector(self.embedder.name()))
     }
 
     /// Embeds `key`, writes the entry for the lesson's case, and returns the event saying so.
@@ -462,12 +462,7 @@ impl Learner {
             key,
             text,
         };
-        let id = self
-            .memory
-            .write()
-            .expect("memory lock")
-            .add(entry, &vector)
-            .map_err(|error| ActorError::Memory(error.to_string()))?;
+        let id = self.memory.write().expect("memory lock").add(entry, &vector)?;
         Ok(EventKind::MemoryWrite { buffer: buffer.as_str().into(), entry: id })
     }
 

@@ -102,6 +102,9 @@ Example:
         /// Doctor turns per episode (1–200).
         #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=MAX_TURNS))]
         turns: u32,
+        /// Episodes per concurrency level, cycling through the cases (default: one per case).
+        #[arg(long, value_name = "N", value_parser = at_least_one)]
+        episodes: Option<usize>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -591,6 +594,61 @@ pub struct SetupArgs {
     pub aids: String,
 }
 
+impl RoleModelArgs {
+    /// As the engine records them.
+    pub fn to_role_models(&self) -> medsim_engine::setup::RoleModels {
+        medsim_engine::setup::RoleModels {
+            doctor_model: self.doctor_model.clone(),
+            patient_model: self.patient_model.clone(),
+            measurement_model: self.measurement_model.clone(),
+            judge_model: self.judge_model.clone(),
+        }
+    }
+}
+
+impl SetupArgs {
+    /// The engine's setup these flags give.
+    pub fn to_setup(&self) -> medsim_engine::setup::Setup {
+        use medsim_engine::setup::{MeasurementMode as Mode, ProtocolChoice, Setup};
+        Setup {
+            roles: self.roles.to_role_models(),
+            measurement: match self.measurement {
+                MeasurementMode::Grounded => Mode::Grounded,
+                MeasurementMode::Model => Mode::Model,
+            },
+            protocol: match self.protocol {
+                ProtocolArg::Agentclinic => ProtocolChoice::Agentclinic,
+                ProtocolArg::Tools => ProtocolChoice::Tools,
+            },
+            strict_agentclinic: self.strict_agentclinic,
+            images: self.images.into(),
+            max_turns: self.max_turns,
+            doctor_bias: self.doctor_bias.clone(),
+            patient_bias: self.patient_bias.clone(),
+            prompts: self.prompts.clone(),
+            strategy: self.strategy.clone(),
+            memory: self.memory.clone(),
+            embedder: self.embedder.clone(),
+            aids: self.aids.clone(),
+        }
+    }
+}
+
+impl SplitArgs {
+    /// The engine's split these flags give.
+    pub fn to_split(&self) -> medsim_engine::learning::Split {
+        use medsim_engine::learning::{Split, SplitPart as Part};
+        Split {
+            part: self.split.map(|part| match part {
+                SplitPart::Train => Part::Train,
+                SplitPart::Test => Part::Test,
+            }),
+            seed: self.split_seed,
+            train_size: self.train_size,
+        }
+    }
+}
+
 fn aids(text: &str) -> Result<String, String> {
     medsim_engine::Aids::parse(text).map(|_| text.to_owned())
 }
@@ -627,12 +685,33 @@ pub enum SplitPart {
     Test,
 }
 
-/// Options of `medsim learn`.
+/// What `run`, `learn` and `ablate` share: the dataset, the seed, how many episodes at once,
+/// where the run goes, how episodes are set up, and the replay cache.
 #[derive(Debug, Args, Clone)]
-pub struct LearnArgs {
+pub struct CommonRunArgs {
     /// Dataset: builtin, a registered name, or a path.
     #[arg(long, default_value = "builtin")]
     pub dataset: String,
+    /// Seed for sampling (each case and repeat derives its own).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Episodes in flight at once (1–4096).
+    #[arg(long, default_value_t = 8, value_parser = concurrency)]
+    pub concurrency: usize,
+    /// Output directory (default: runs/<time>-<dataset>).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub setup: SetupArgs,
+    #[command(flatten)]
+    pub cache: CacheArgs,
+}
+
+/// Options of `medsim learn`.
+#[derive(Debug, Args, Clone)]
+pub struct LearnArgs {
+    #[command(flatten)]
+    pub common: CommonRunArgs,
     #[command(flatten)]
     pub split: SplitArgs,
     /// Only the first N training cases (in split order).
@@ -645,27 +724,13 @@ pub struct LearnArgs {
     /// Test cases evaluated at each point of the curve (the first N of the test part).
     #[arg(long, value_name = "N", value_parser = at_least_one)]
     pub test_limit: Option<usize>,
-    /// Seed for sampling.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Episodes in flight at once (1–4096).
-    #[arg(long, default_value_t = 8, value_parser = concurrency)]
-    pub concurrency: usize,
-    /// Output directory (training run in train/, curve runs in curve-N/).
-    #[arg(long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
-    #[command(flatten)]
-    pub setup: SetupArgs,
-    #[command(flatten)]
-    pub cache: CacheArgs,
 }
 
 /// Options of `medsim ablate`.
 #[derive(Debug, Args, Clone)]
 pub struct AblateArgs {
-    /// Dataset: builtin, a registered name, or a path.
-    #[arg(long, default_value = "builtin")]
-    pub dataset: String,
+    #[command(flatten)]
+    pub common: CommonRunArgs,
     /// One arm per strategy list, separated by ';' (the first is the baseline of the paired
     /// comparisons). Example: "baseline;memory;memory,reflection;panel;self-consistency".
     #[arg(long, default_value = "baseline;cot", value_name = "ARMS")]
@@ -678,27 +743,13 @@ pub struct AblateArgs {
     /// Episodes per case (1–1000).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=MAX_REPEATS))]
     pub repeats: u32,
-    /// Seed for sampling (the same for every arm).
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Episodes in flight at once (1–4096).
-    #[arg(long, default_value_t = 8, value_parser = concurrency)]
-    pub concurrency: usize,
-    /// Output directory (one run directory per arm, and ablation.md / ablation.json).
-    #[arg(long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
-    #[command(flatten)]
-    pub setup: SetupArgs,
-    #[command(flatten)]
-    pub cache: CacheArgs,
 }
 
 /// Options of `medsim run`.
 #[derive(Debug, Args, Clone)]
 pub struct RunArgs {
-    /// Dataset: builtin, a registered name, or a path.
-    #[arg(long, default_value = "builtin")]
-    pub dataset: String,
+    #[command(flatten)]
+    pub common: CommonRunArgs,
     /// Only these case ids (comma-separated).
     #[arg(long, value_delimiter = ',')]
     pub cases: Vec<String>,
@@ -708,15 +759,6 @@ pub struct RunArgs {
     /// Episodes per case (1–1000).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=MAX_REPEATS))]
     pub repeats: u32,
-    /// Seed for sampling (each case and repeat derives its own).
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Episodes in flight at once (1–4096).
-    #[arg(long, default_value_t = 8, value_parser = concurrency)]
-    pub concurrency: usize,
-    /// Run directory (default: runs/<time>-<dataset>).
-    #[arg(long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
     /// Finish the run in DIR: only missing episodes run, with the recorded configuration.
     #[arg(long, value_name = "DIR", conflicts_with = "out")]
     pub resume: Option<PathBuf>,
@@ -725,10 +767,6 @@ pub struct RunArgs {
     pub retry_errors: bool,
     #[command(flatten)]
     pub split: SplitArgs,
-    #[command(flatten)]
-    pub setup: SetupArgs,
-    #[command(flatten)]
-    pub cache: CacheArgs,
 }
 
 /// When case images reach the doctor.

@@ -144,10 +144,7 @@ impl DatasetStore {
 /// How a dataset is written into run.json: `builtin` and registered names as given, a path as
 /// its absolute, canonical form, so the run resumes from any working directory.
 pub fn recorded_spec(spec: &str) -> String {
-    if spec == builtin::BUILTIN || registry::find(spec).is_some() {
-        return spec.to_owned();
-    }
-    std::fs::canonicalize(spec).map(|path| path.display().to_string()).unwrap_or_else(|_| spec.to_owned())
+    medsim_engine::run::recorded_spec(spec, |name| registry::find(name).is_some())
 }
 
 fn is_url(source: &str) -> bool {

@@ -8,12 +8,29 @@ use medsim_llm::ModelFactory;
 
 use crate::BadInput;
 
-/// The model a role uses when none is configured.
+/// The model a role uses when none is configured: the embedded default.
 #[cfg(feature = "local")]
-pub const DEFAULT_MODEL: Option<&str> = Some(medsim_local::DEFAULT_MODEL_SPEC);
-/// The model a role uses when none is configured.
+pub fn default_model(_role: medsim_core::transcript::RoleName) -> Option<&'static str> {
+    Some(medsim_local::DEFAULT_MODEL_SPEC)
+}
+
+/// The model a role uses when none is configured (none: this medsim has no embedded model).
 #[cfg(not(feature = "local"))]
-pub const DEFAULT_MODEL: Option<&str> = None;
+pub fn default_model(_role: medsim_core::transcript::RoleName) -> Option<&'static str> {
+    None
+}
+
+/// Where models are installed unless `--data-dir` says otherwise.
+#[cfg(feature = "local")]
+pub fn default_data_dir() -> Option<std::path::PathBuf> {
+    medsim_local::default_data_dir()
+}
+
+/// Where models would be installed unless `--data-dir` says otherwise.
+#[cfg(not(feature = "local"))]
+pub fn default_data_dir() -> Option<std::path::PathBuf> {
+    dirs::data_dir().map(|directory| directory.join("medsim"))
+}
 
 /// Adds the `local/` provider to a factory.
 #[cfg(feature = "local")]

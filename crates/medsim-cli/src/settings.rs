@@ -11,10 +11,9 @@ use anyhow::{Context, Result};
 use medsim_llm::{CacheMode, LlmSettings, ModelFactory, ReplayCache};
 
 use crate::BadInput;
-use crate::cli::{CacheArgs, RoleModelArgs};
-
-/// The roles, in the order they are reported.
-pub const ROLES: [&str; 4] = ["doctor", "patient", "measurement", "judge"];
+use crate::cli::CacheArgs;
+use medsim_core::transcript::RoleName;
+use medsim_engine::setup::RoleModels;
 
 /// Everything read from the settings file.
 #[derive(Debug, Clone, Default)]
@@ -50,21 +49,14 @@ impl Settings {
         Ok(Settings { path: Some(path), llm })
     }
 
-    /// The model for `role`: the flag (or its environment variable), else `[roles]`.
-    pub fn role_model(&self, role: &str, flags: &RoleModelArgs) -> Option<String> {
-        let flag = match role {
-            "doctor" => &flags.doctor_model,
-            "patient" => &flags.patient_model,
-            "measurement" => &flags.measurement_model,
-            "judge" => &flags.judge_model,
-            _ => &None,
-        };
-        flag.clone().or_else(|| self.llm.roles.get(role).cloned())
+    /// The model for `role`: as given (a flag or its environment variable), else `[roles]`.
+    pub fn role_model(&self, role: RoleName, given: &RoleModels) -> Option<String> {
+        given.get(role).map(str::to_owned).or_else(|| self.llm.roles.get(role.as_str()).cloned())
     }
 
     /// The model for `role`, falling back to the embedded default when nothing is configured.
-    pub fn role_model_or_default(&self, role: &str, flags: &RoleModelArgs) -> Option<String> {
-        self.role_model(role, flags).or_else(|| crate::local::DEFAULT_MODEL.map(str::to_owned))
+    pub fn role_model_or_default(&self, role: RoleName, given: &RoleModels) -> Option<String> {
+        self.role_model(role, given).or_else(|| crate::local::default_model(role).map(str::to_owned))
     }
 
     /// A model factory with the replay cache the flags (or the file) ask for, and the `local/`
@@ -139,9 +131,9 @@ mod tests {
     fn flags_win_over_the_file() {
         let llm = parse("[roles]\ndoctor = \"a/b\"\npatient = \"c/d\"\n", Path::new("x")).unwrap();
         let settings = Settings { path: None, llm };
-        let flags = RoleModelArgs { doctor_model: Some("e/f".into()), ..RoleModelArgs::default() };
-        assert_eq!(settings.role_model("doctor", &flags).as_deref(), Some("e/f"));
-        assert_eq!(settings.role_model("patient", &flags).as_deref(), Some("c/d"));
-        assert_eq!(settings.role_model("judge", &flags), None);
+        let given = RoleModels { doctor_model: Some("e/f".into()), ..RoleModels::default() };
+        assert_eq!(settings.role_model(RoleName::Doctor, &given).as_deref(), Some("e/f"));
+        assert_eq!(settings.role_model(RoleName::Patient, &given).as_deref(), Some("c/d"));
+        assert_eq!(settings.role_model(RoleName::Judge, &given), None);
     }
 }

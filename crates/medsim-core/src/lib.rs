@@ -15,6 +15,7 @@ pub mod case;
 pub mod error;
 pub mod finding;
 mod formats;
+pub mod hash;
 pub mod judging;
 pub mod lexicon;
 pub mod load;

@@ -115,10 +115,7 @@ pub fn parse_eval_file(text: &str, origin: &str) -> Result<Vec<(usize, EvalRecor
 
 /// The part of the evaluation set a case belongs to.
 pub fn part_of(dataset: &str, case: &str) -> &'static str {
-    let mut hash = 0xcbf2_9ce4_8422_2325u64;
-    for byte in dataset.bytes().chain([0]).chain(case.bytes()) {
-        hash = (hash ^ u64::from(byte)).wrapping_mul(0x100_0000_01b3);
-    }
+    let hash = crate::hash::fnv1a(0, dataset.bytes().chain([0]).chain(case.bytes()));
     if hash.is_multiple_of(4) { "heldout" } else { "dev" }
 }
 

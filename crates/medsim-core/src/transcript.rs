@@ -24,6 +24,9 @@ pub enum RoleName {
 }
 
 impl RoleName {
+    /// Every role, in the order they act.
+    pub const ALL: [RoleName; 4] = [RoleName::Doctor, RoleName::Patient, RoleName::Measurement, RoleName::Judge];
+
     /// Lower-case name.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -89,12 +89,13 @@ impl EpisodeRecord {
 #[derive(Debug, thiserror::Error)]
 pub enum RunLogError {
     /// Reading or writing failed.
-    #[error("{path}: {message}")]
+    #[error("{path}: {source}")]
     Io {
         /// File.
         path: String,
         /// What happened.
-        message: String,
+        #[source]
+        source: std::io::Error,
     },
     /// Another process holds the run directory.
     #[error(
@@ -121,8 +122,8 @@ pub enum RunLogError {
     },
 }
 
-fn io(path: &Path, error: impl std::fmt::Display) -> RunLogError {
-    RunLogError::Io { path: path.display().to_string(), message: error.to_string() }
+fn io(path: &Path, source: std::io::Error) -> RunLogError {
+    RunLogError::Io { path: path.display().to_string(), source }
 }
 
 /// The run directory's files.
@@ -150,7 +151,7 @@ impl RunDir {
     /// Reads `run.json`.
     pub fn read_run(&self) -> Result<Value, RunLogError> {
         let text = std::fs::read_to_string(self.run_json()).map_err(|error| io(&self.run_json(), error))?;
-        serde_json::from_str(&text).map_err(|error| io(&self.run_json(), error))
+        serde_json::from_str(&text).map_err(|error| io(&self.run_json(), error.into()))
     }
 
     /// Every complete episode record, read without modifying anything (safe while a writer
@@ -158,18 +159,26 @@ impl RunDir {
     /// when it is not (a writer may be in the middle of it); a bad line before the last is an
     /// error naming it.
     pub fn read_episodes(&self) -> Result<Vec<EpisodeRecord>, RunLogError> {
-        Ok(self.scan()?.records)
+        let mut records = Vec::new();
+        self.visit_episodes(|record| records.push(record))?;
+        Ok(records)
     }
 
-    /// Reads the log: its records, and where its whole lines end.
-    fn scan(&self) -> Result<Scan, RunLogError> {
+    /// Hands each complete episode record to `visit`, one at a time and in log order, as
+    /// [`RunDir::read_episodes`] reads them, without holding them all.
+    pub fn visit_episodes(&self, visit: impl FnMut(EpisodeRecord)) -> Result<(), RunLogError> {
+        self.scan(visit).map(|_| ())
+    }
+
+    /// Reads the log: its records to `visit`, and where its whole lines end.
+    fn scan(&self, visit: impl FnMut(EpisodeRecord)) -> Result<Scan, RunLogError> {
         let path = self.episodes();
         let file = match File::open(&path) {
             Ok(file) => file,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Scan::default()),
             Err(error) => return Err(io(&path, error)),
         };
-        scan(BufReader::new(file), &path)
+        scan(BufReader::new(file), &path, visit)
     }
 
     /// Takes the directory for writing (creating it), or says who holds it.
@@ -208,10 +217,12 @@ impl RunDir {
 /// Reads episode records from a log's bytes, as [`RunDir::read_episodes`] does (for tools and
 /// fuzzing); `path` names it in errors.
 pub fn read_records(reader: impl BufRead, path: &Path) -> Result<Vec<EpisodeRecord>, RunLogError> {
-    Ok(scan(reader, path)?.records)
+    let mut records = Vec::new();
+    scan(reader, path, |record| records.push(record))?;
+    Ok(records)
 }
 
-fn scan(mut reader: impl BufRead, path: &Path) -> Result<Scan, RunLogError> {
+fn scan(mut reader: impl BufRead, path: &Path, mut visit: impl FnMut(EpisodeRecord)) -> Result<Scan, RunLogError> {
     let mut scan = Scan::default();
     let mut line = Vec::new();
     let mut offset = 0u64;
@@ -234,7 +245,7 @@ fn scan(mut reader: impl BufRead, path: &Path) -> Result<Scan, RunLogError> {
         }
         match serde_json::from_slice::<EpisodeRecord>(body) {
             Ok(record) => {
-                scan.records.push(record);
+                visit(record);
                 offset += read as u64;
                 if complete {
                     scan.whole_lines_end = offset;
@@ -272,7 +283,6 @@ enum Tail {
 
 #[derive(Default)]
 struct Scan {
-    records: Vec<EpisodeRecord>,
     /// Bytes up to the end of the last newline-terminated line.
     whole_lines_end: u64,
     tail: Tail,
@@ -315,7 +325,7 @@ impl RunLock {
     /// Makes the log end on a whole record: a last record without its newline gets one, a torn
     /// last line is cut off. Only a writer may do this, and it does it before appending.
     pub fn repair(&self) -> Result<Repair, RunLogError> {
-        let scan = self.dir.scan()?;
+        let scan = self.dir.scan(|_| ())?;
         let path = self.dir.episodes();
         match scan.tail {
             Tail::Clean => Ok(Repair::None),
@@ -338,18 +348,21 @@ impl RunLock {
     /// Rewrites the log without the records `drop` selects (atomically); returns how many were
     /// dropped.
     pub fn rewrite_without(&self, drop: impl Fn(&EpisodeRecord) -> bool) -> Result<usize, RunLogError> {
-        let records = self.dir.read_episodes()?;
         let temporary = self.dir.path.join(".episodes.jsonl.partial");
-        let mut file = File::create(&temporary).map_err(|error| io(&temporary, error))?;
+        let mut file = std::io::BufWriter::new(File::create(&temporary).map_err(|error| io(&temporary, error))?);
         let mut dropped = 0;
-        for record in &records {
-            if drop(record) {
+        let mut failed = None;
+        self.dir.visit_episodes(|record| {
+            if drop(&record) {
                 dropped += 1;
-                continue;
+            } else if failed.is_none() {
+                failed = writeln!(file, "{}", serde_json::to_string(&record).expect("JSON")).err();
             }
-            writeln!(file, "{}", serde_json::to_string(record).expect("JSON"))
-                .map_err(|error| io(&temporary, error))?;
+        })?;
+        if let Some(error) = failed {
+            return Err(io(&temporary, error));
         }
+        let file = file.into_inner().map_err(|error| io(&temporary, error.into_error()))?;
         file.sync_all().map_err(|error| io(&temporary, error))?;
         std::fs::rename(&temporary, self.dir.episodes()).map_err(|error| io(&self.dir.episodes(), error))?;
         Ok(dropped)

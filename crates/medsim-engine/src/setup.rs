@@ -90,7 +90,6 @@ pub struct Setup {
     /// AgentClinic's routing, judge parsing and prompt rendering, exactly.
     pub strict_agentclinic: bool,
     /// When case images reach the doctor.
-    #[schemars(with = "String")]
     pub images: ImagePolicy,
     /// Doctor turns allowed.
     pub max_turns: u32,

@@ -60,16 +60,11 @@ pub struct Accuracy {
 impl Accuracy {
     /// Accuracy of records.
     pub fn of(records: &[&EpisodeRecord]) -> Accuracy {
-        let judged = records.iter().filter(|record| record.outcome != Outcome::Error).count();
-        let correct = records.iter().filter(|record| record.outcome == Outcome::Correct).count();
-        let (ci_low, ci_high) = wilson(correct, judged);
-        Accuracy {
-            judged,
-            correct,
-            accuracy: if judged == 0 { 0.0 } else { correct as f64 / judged as f64 },
-            ci_low,
-            ci_high,
+        let mut count = Count::default();
+        for record in records {
+            count.add(record.outcome);
         }
+        count.accuracy()
     }
 }
 
@@ -133,89 +128,172 @@ fn round(value: f64, places: i32) -> f64 {
     (value * factor).round() / factor
 }
 
-/// Summarises episode records.
-pub fn summarise(records: &[EpisodeRecord]) -> Summary {
-    let all: Vec<&EpisodeRecord> = records.iter().collect();
-    let count = records.len().max(1) as f64;
-    let mut turns: Vec<u32> = records.iter().map(|record| record.episode.turns).collect();
-    turns.sort_unstable();
-    let median_turns = match turns.len() {
-        0 => 0.0,
-        length if length % 2 == 1 => f64::from(turns[length / 2]),
-        length => (f64::from(turns[length / 2 - 1]) + f64::from(turns[length / 2])) / 2.0,
-    };
-    let mut by_tag: BTreeMap<String, Vec<&EpisodeRecord>> = BTreeMap::new();
-    let mut by_bias: BTreeMap<String, Vec<&EpisodeRecord>> = BTreeMap::new();
-    for record in records {
-        for tag in &record.tags {
-            by_tag.entry(tag.clone()).or_default().push(record);
-        }
-        by_bias.entry(record.bias.clone().unwrap_or_else(|| "none".into())).or_default().push(record);
+/// Correct and judged counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Count {
+    /// Episodes that reached a verdict.
+    pub judged: usize,
+    /// Of those, correct.
+    pub correct: usize,
+}
+
+impl Count {
+    fn add(&mut self, outcome: Outcome) {
+        self.judged += usize::from(outcome != Outcome::Error);
+        self.correct += usize::from(outcome == Outcome::Correct);
     }
-    let repeats_count = records.iter().map(|record| record.repeat).max().map(|max| max + 1).unwrap_or(1);
-    let repeats = (repeats_count > 1).then(|| {
-        let mut by_case: BTreeMap<&str, Vec<&EpisodeRecord>> = BTreeMap::new();
-        for record in records.iter().filter(|record| record.outcome != Outcome::Error) {
-            by_case.entry(record.case_id.as_str()).or_default().push(record);
+
+    /// As accuracy with its interval.
+    pub fn accuracy(self) -> Accuracy {
+        let (ci_low, ci_high) = wilson(self.correct, self.judged);
+        Accuracy {
+            judged: self.judged,
+            correct: self.correct,
+            accuracy: if self.judged == 0 { 0.0 } else { self.correct as f64 / self.judged as f64 },
+            ci_low,
+            ci_high,
         }
-        let agreements: Vec<f64> = by_case
+    }
+}
+
+/// The one running tally of episode records: the progress line, the summary and the learning
+/// curve all count with it. It holds counts, not records, so a run of any length summarises in
+/// constant memory (per case and per tag, not per episode).
+#[derive(Debug, Clone, Default)]
+pub struct Tally {
+    /// Records added.
+    pub episodes: usize,
+    /// All of them.
+    pub count: Count,
+    /// Episodes that ended in an error.
+    pub errors: usize,
+    budget_exhausted: usize,
+    /// Turns → episodes (turns are bounded by the budget, so this stays small).
+    turns: BTreeMap<u32, usize>,
+    tests: f64,
+    patient_leaks: usize,
+    /// Prompt tokens.
+    pub prompt_tokens: u64,
+    /// Completion tokens.
+    pub completion_tokens: u64,
+    /// Cost in USD.
+    pub cost_usd: f64,
+    wall_ms: f64,
+    verdicts: BTreeMap<String, usize>,
+    by_tag: BTreeMap<String, Count>,
+    by_bias: BTreeMap<String, Count>,
+    by_repeat: BTreeMap<u32, Count>,
+    by_case: BTreeMap<String, Count>,
+}
+
+impl Tally {
+    /// Counts one record.
+    pub fn add(&mut self, record: &EpisodeRecord) {
+        let episode = &record.episode;
+        self.episodes += 1;
+        self.count.add(record.outcome);
+        self.errors += usize::from(record.outcome == Outcome::Error);
+        self.budget_exhausted +=
+            usize::from(episode.stop_reason == medsim_core::transcript::StopReason::BudgetExhausted);
+        *self.turns.entry(episode.turns).or_insert(0) += 1;
+        self.tests += episode.tests_ordered as f64;
+        self.patient_leaks += episode.patient_leaks;
+        self.prompt_tokens += episode.tokens.prompt;
+        self.completion_tokens += episode.tokens.completion;
+        self.cost_usd += episode.cost_usd;
+        self.wall_ms += episode.wall_ms;
+        if let Some(verdict) = &episode.verdict {
+            let name = serde_json::to_value(verdict.method)
+                .ok()
+                .and_then(|value| value.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            *self.verdicts.entry(name).or_insert(0) += 1;
+        }
+        for tag in &record.tags {
+            self.by_tag.entry(tag.clone()).or_default().add(record.outcome);
+        }
+        self.by_bias.entry(record.bias.clone().unwrap_or_else(|| "none".into())).or_default().add(record.outcome);
+        self.by_repeat.entry(record.repeat).or_default().add(record.outcome);
+        if record.outcome != Outcome::Error {
+            self.by_case.entry(record.case_id.clone()).or_default().add(record.outcome);
+        }
+    }
+
+    fn median_turns(&self) -> f64 {
+        let nth = |index: usize| {
+            let mut seen = 0;
+            for (turns, count) in &self.turns {
+                seen += count;
+                if seen > index {
+                    return f64::from(*turns);
+                }
+            }
+            0.0
+        };
+        match self.episodes {
+            0 => 0.0,
+            length if length % 2 == 1 => nth(length / 2),
+            length => (nth(length / 2 - 1) + nth(length / 2)) / 2.0,
+        }
+    }
+
+    fn repeats(&self) -> Option<Repeats> {
+        let repeats_count = self.by_repeat.keys().max().map(|max| max + 1).unwrap_or(1);
+        if repeats_count <= 1 {
+            return None;
+        }
+        let agreements: Vec<f64> = self
+            .by_case
             .values()
-            .map(|runs| {
-                let correct = runs.iter().filter(|record| record.outcome == Outcome::Correct).count();
-                correct.max(runs.len() - correct) as f64 / runs.len() as f64
-            })
+            .map(|count| count.correct.max(count.judged - count.correct) as f64 / count.judged as f64)
             .collect();
         let accuracy_by_repeat: Vec<f64> = (0..repeats_count)
-            .map(|repeat| {
-                let subset: Vec<&EpisodeRecord> = records.iter().filter(|record| record.repeat == repeat).collect();
-                round(Accuracy::of(&subset).accuracy, 6)
-            })
+            .map(|repeat| round(self.by_repeat.get(&repeat).copied().unwrap_or_default().accuracy().accuracy, 6))
             .collect();
         let mean = accuracy_by_repeat.iter().sum::<f64>() / accuracy_by_repeat.len() as f64;
         let variance = accuracy_by_repeat.iter().map(|value| (value - mean).powi(2)).sum::<f64>()
             / (accuracy_by_repeat.len().max(2) - 1) as f64;
-        Repeats {
+        Some(Repeats {
             repeats: repeats_count,
             mean_agreement: round(agreements.iter().sum::<f64>() / agreements.len().max(1) as f64, 6),
             accuracy_by_repeat,
             mean: round(mean, 6),
             spread: round(variance.sqrt(), 6),
-        }
-    });
-    Summary {
-        episodes: records.len(),
-        accuracy: Accuracy::of(&all),
-        errors: records.iter().filter(|record| record.outcome == Outcome::Error).count(),
-        budget_exhausted: records
-            .iter()
-            .filter(|record| record.episode.stop_reason == medsim_core::transcript::StopReason::BudgetExhausted)
-            .count(),
-        mean_turns: round(records.iter().map(|record| f64::from(record.episode.turns)).sum::<f64>() / count, 4),
-        median_turns,
-        tests_per_episode: round(
-            records.iter().map(|record| record.episode.tests_ordered as f64).sum::<f64>() / count,
-            4,
-        ),
-        patient_leaks: records.iter().map(|record| record.episode.patient_leaks).sum(),
-        prompt_tokens: records.iter().map(|record| record.episode.tokens.prompt).sum(),
-        completion_tokens: records.iter().map(|record| record.episode.tokens.completion).sum(),
-        cost_usd: round(records.iter().map(|record| record.episode.cost_usd).sum(), 6),
-        episode_seconds: round(records.iter().map(|record| record.episode.wall_ms).sum::<f64>() / 1000.0, 3),
-        verdicts: records.iter().filter_map(|record| record.episode.verdict.as_ref()).fold(
-            BTreeMap::new(),
-            |mut counts, verdict| {
-                let name = serde_json::to_value(verdict.method)
-                    .ok()
-                    .and_then(|value| value.as_str().map(str::to_owned))
-                    .unwrap_or_default();
-                *counts.entry(name).or_insert(0) += 1;
-                counts
-            },
-        ),
-        by_tag: by_tag.into_iter().map(|(tag, list)| (tag, Accuracy::of(&list))).collect(),
-        by_bias: by_bias.into_iter().map(|(bias, list)| (bias, Accuracy::of(&list))).collect(),
-        repeats,
+        })
     }
+
+    /// The summary of what was counted.
+    pub fn summary(&self) -> Summary {
+        let count = self.episodes.max(1) as f64;
+        let mean_turns = self.turns.iter().map(|(turns, n)| f64::from(*turns) * *n as f64).sum::<f64>() / count;
+        Summary {
+            episodes: self.episodes,
+            accuracy: self.count.accuracy(),
+            errors: self.errors,
+            budget_exhausted: self.budget_exhausted,
+            mean_turns: round(mean_turns, 4),
+            median_turns: self.median_turns(),
+            tests_per_episode: round(self.tests / count, 4),
+            patient_leaks: self.patient_leaks,
+            prompt_tokens: self.prompt_tokens,
+            completion_tokens: self.completion_tokens,
+            cost_usd: round(self.cost_usd, 6),
+            episode_seconds: round(self.wall_ms / 1000.0, 3),
+            verdicts: self.verdicts.clone(),
+            by_tag: self.by_tag.iter().map(|(tag, count)| (tag.clone(), count.accuracy())).collect(),
+            by_bias: self.by_bias.iter().map(|(bias, count)| (bias.clone(), count.accuracy())).collect(),
+            repeats: self.repeats(),
+        }
+    }
+}
+
+/// Summarises episode records.
+pub fn summarise(records: &[EpisodeRecord]) -> Summary {
+    let mut tally = Tally::default();
+    for record in records {
+        tally.add(record);
+    }
+    tally.summary()
 }
 
 /// The summary as a Markdown report.

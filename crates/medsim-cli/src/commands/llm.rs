@@ -12,7 +12,7 @@ use serde_json::json;
 use super::{Places, print_json};
 use crate::cli::{CacheArgs, LlmCommand};
 use crate::output::Table;
-use crate::settings::{ROLES, Settings};
+use crate::settings::Settings;
 use crate::{BadInput, Exit};
 
 pub fn run(command: LlmCommand, settings: &Settings, places: &Places) -> Result<Exit> {
@@ -30,8 +30,8 @@ pub fn run(command: LlmCommand, settings: &Settings, places: &Places) -> Result<
                 let factory = settings.factory(&CacheArgs::default(), &places.cache_dir, &places.data_dir)?;
                 let mut rows = Vec::new();
                 let mut failed = false;
-                for role in ROLES {
-                    let Some(spec) = settings.role_model_or_default(role, &roles) else {
+                for role in medsim_core::transcript::RoleName::ALL {
+                    let Some(spec) = settings.role_model_or_default(role, &roles.to_role_models()) else {
                         rows.push(json!({"role": role, "model": null, "status": "not configured"}));
                         continue;
                     };
@@ -43,7 +43,7 @@ pub fn run(command: LlmCommand, settings: &Settings, places: &Places) -> Result<
                         }
                         Ok(model) => {
                             let request = ChatRequest::new(vec![Message::user("Reply with the single word: ready")])
-                                .for_role(role);
+                                .for_role(role.as_str());
                             match model.chat(&request).await {
                                 Ok(response) => json!({
                                     "role": role,

@@ -3,5 +3,6 @@
 //! handed the correct diagnosis unless the case text itself holds it).
 
 mod episodes;
+mod runs;
 mod schemas;
 mod strategies;

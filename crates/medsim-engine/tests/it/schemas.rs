@@ -1,7 +1,7 @@
 //! The run log's schemas are committed, current, and real output validates against them.
 
 const EPISODE_SCHEMA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../schemas/episode.schema.json");
-const RUN_SCHEMA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../schemas/run.schema.json");
+pub const RUN_SCHEMA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../schemas/run.schema.json");
 
 #[test]
 fn committed_episode_schema_is_current() {
@@ -13,6 +13,19 @@ fn committed_episode_schema_is_current() {
     assert!(
         committed == current,
         "schemas/episode.schema.json is stale: run `MEDSIM_UPDATE_SCHEMAS=1 cargo test -p medsim-engine schemas`"
+    );
+}
+
+#[test]
+fn committed_run_schema_is_current() {
+    let current = medsim_engine::manifest::run_schema_json();
+    if std::env::var_os("MEDSIM_UPDATE_SCHEMAS").is_some() {
+        std::fs::write(RUN_SCHEMA, &current).unwrap();
+    }
+    let committed = std::fs::read_to_string(RUN_SCHEMA).unwrap_or_default();
+    assert!(
+        committed == current,
+        "schemas/run.schema.json is stale: run `MEDSIM_UPDATE_SCHEMAS=1 cargo test -p medsim-engine schemas`"
     );
 }
 

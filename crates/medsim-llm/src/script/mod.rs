@@ -42,6 +42,9 @@ pub struct Script {
     pub rules: Vec<Rule>,
     /// The reply when no rule matches (default: echo the last message).
     pub default: Option<Reply>,
+    /// Keep no request in memory (`GET /_script/requests` is then empty): for long benchmarks,
+    /// whose memory must not grow with the number of calls.
+    pub forget_requests: bool,
 }
 
 /// How added latency is drawn.

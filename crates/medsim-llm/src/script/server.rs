@@ -252,7 +252,9 @@ async fn handle(
         let mut file = file.lock().expect("record lock");
         let _ = writeln!(file, "{}", serde_json::to_string(&recorded).unwrap_or_default());
     }
-    state.requests.lock().expect("requests lock").push(recorded);
+    if !state.script.script.forget_requests {
+        state.requests.lock().expect("requests lock").push(recorded);
+    }
     {
         let mut stats = state.stats.lock().expect("stats lock");
         stats.requests += 1;
