@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command: formatting, lints with warnings denied, a fresh model install, the whole test
-# suite, and a short fuzzing run of every parser.
+# suite, the Python clients (OpenEnv, datasets) against real medsim processes, and a short fuzzing
+# run of every parser.
 # Tests read the public AgentClinic files from ../shared/datasets/agentclinic/ beside the
 # repository, and the embedded model and embedder, which this script installs on first run
 # (`medsim models pull`, about 580 MB, checksums verified).
@@ -21,5 +22,8 @@ grep -Eq "^all-minilm-l6-v2 .* yes " <<<"$listing" \
 # The models the tests use, in the default data directory (a no-op when already installed).
 ./target/debug/medsim models pull
 cargo test --workspace --locked
+# Outside clients, installed here into target/pyenv from PyPI: OpenEnv's generic client plays
+# episodes against `medsim env serve`, and exported training files load with `datasets`.
+./scripts/python-tests.sh
 # Coverage-guided fuzzing of the parsers, 30 s per target (see fuzz/README.md for longer runs).
 ./scripts/fuzz.sh 30

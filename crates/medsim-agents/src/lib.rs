@@ -803,6 +803,38 @@ impl<View> ChannelSeat<View> {
     }
 }
 
+/// The doctor's seat played from outside with structured actions (an RL policy, a browser):
+/// each turn's view goes out on a channel and the doctor's reply, its action parsed, comes back.
+pub struct PolicySeat {
+    sender: mpsc::Sender<(DoctorView, oneshot::Sender<Reply>)>,
+    name: String,
+}
+
+impl PolicySeat {
+    /// A seat and the receiving end for whoever plays it.
+    pub fn new(name: &str) -> (PolicySeat, mpsc::Receiver<(DoctorView, oneshot::Sender<Reply>)>) {
+        let (sender, receiver) = mpsc::channel(1);
+        (PolicySeat { sender, name: name.to_owned() }, receiver)
+    }
+}
+
+#[async_trait]
+impl DoctorActor for PolicySeat {
+    async fn act(&self, view: &DoctorView) -> Result<Reply, ActorError> {
+        let (reply, answer) = oneshot::channel();
+        self.sender.send((view.clone(), reply)).await.map_err(|_| ActorError::Disconnected("doctor"))?;
+        answer.await.map_err(|_| ActorError::Disconnected("doctor"))
+    }
+
+    fn describe(&self) -> String {
+        self.name.clone()
+    }
+
+    fn sees_images(&self) -> bool {
+        true
+    }
+}
+
 #[async_trait]
 impl DoctorActor for ChannelSeat<DoctorView> {
     async fn act(&self, view: &DoctorView) -> Result<Reply, ActorError> {

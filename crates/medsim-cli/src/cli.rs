@@ -196,6 +196,14 @@ Examples:
         #[command(flatten)]
         cache: CacheArgs,
     },
+    /// The clinic as a reinforcement-learning environment (OpenEnv protocol).
+    #[command(subcommand)]
+    Env(EnvCommand),
+    /// Write run directories as training data: sft, dpo, kto or grpo rows (JSON Lines, TRL's formats).
+    #[command(
+        after_help = "Example: medsim export runs/train --format sft --out sft.jsonl\n\nA run that records a train/test split exports only its training cases; learning-curve runs (the held-out part) export nothing."
+    )]
+    Export(ExportArgs),
     /// Print a shell completion script.
     #[command(after_help = "Example: medsim completions bash > ~/.local/share/bash-completion/completions/medsim")]
     Completions {
@@ -243,16 +251,7 @@ pub struct LoadArgs {
 pub enum CasesCommand {
     /// List the cases of a dataset.
     #[command(after_help = "Example: medsim cases list agentclinic-nejm --json")]
-    List {
-        /// Dataset: builtin, a registered name, or a path.
-        #[arg(default_value = "builtin")]
-        dataset: String,
-        #[command(flatten)]
-        load: LoadArgs,
-        /// Print JSON instead of a table.
-        #[arg(long)]
-        json: bool,
-    },
+    List(DatasetView),
     /// Print every field of one case.
     #[command(after_help = "Example: medsim cases show agentclinic-medqa 0")]
     Show {
@@ -292,16 +291,7 @@ pub enum CasesCommand {
     #[command(
         after_help = "Exit code 1 when any leak is found.\n\nExample: medsim cases audit agentclinic-medqa --json"
     )]
-    Audit {
-        /// Dataset: builtin, a registered name, or a path.
-        #[arg(default_value = "builtin")]
-        dataset: String,
-        #[command(flatten)]
-        load: LoadArgs,
-        /// Print JSON instead of a table.
-        #[arg(long)]
-        json: bool,
-    },
+    Audit(DatasetView),
     /// Write a dataset in medsim's own format (JSON Lines or YAML).
     #[command(after_help = "Example: medsim cases convert agentclinic-nejm --output nejm.yaml")]
     Convert {
@@ -659,6 +649,82 @@ fn no_aids() -> String {
 
 fn baseline() -> String {
     "baseline".into()
+}
+
+/// `medsim env …`.
+#[derive(Debug, Subcommand)]
+pub enum EnvCommand {
+    /// Serve the environment: WebSocket /ws, HTTP /reset /step /state, /schema, /mcp.
+    #[command(
+        after_help = "The client plays the doctor; the patient, measurement and judge are medsim's (--patient-model, --judge-model …).\nServes the training part of the split unless --split test. Beyond loopback a bearer token is required (MEDSIM_ENV_TOKEN or --token).\n\nExample: medsim env serve --dataset agentclinic-medqa --train-size 80 --port 8000"
+    )]
+    Serve(Box<EnvServeArgs>),
+}
+
+/// Options of `medsim env serve`.
+#[derive(Debug, Args)]
+pub struct EnvServeArgs {
+    /// Dataset: builtin, a registered name, or a path.
+    #[arg(long, default_value = "builtin")]
+    pub dataset: String,
+    #[command(flatten)]
+    pub split: SplitArgs,
+    #[command(flatten)]
+    pub setup: SetupArgs,
+    /// Address to listen on (loopback by default).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port (0: any free port, printed at start).
+    #[arg(long, default_value_t = 8000)]
+    pub port: u16,
+    /// Bearer token clients must send (default: MEDSIM_ENV_TOKEN); required beyond loopback.
+    #[arg(long)]
+    pub token: Option<String>,
+    /// Sessions at once.
+    #[arg(long, default_value_t = 256, value_parser = at_least_one)]
+    pub max_sessions: usize,
+    /// Seconds a session may stay idle before it is closed.
+    #[arg(long, default_value_t = 600)]
+    pub idle_secs: u64,
+    /// Largest message accepted, KiB.
+    #[arg(long, default_value_t = 256, value_parser = at_least_one)]
+    pub max_message_kb: usize,
+    /// Subtracted from the reward per doctor turn.
+    #[arg(long, default_value_t = 0.0)]
+    pub turn_cost: f64,
+    /// Subtracted from the reward per test ordered.
+    #[arg(long, default_value_t = 0.0)]
+    pub test_cost: f64,
+}
+
+/// Options of `medsim export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Run directories.
+    #[arg(required = true)]
+    pub runs: Vec<PathBuf>,
+    /// sft, dpo, kto or grpo.
+    #[arg(long, value_parser = ["sft", "dpo", "kto", "grpo"])]
+    pub format: String,
+    /// The JSON Lines file to write.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// sft: include episodes judged incorrect (default: correct ones only).
+    #[arg(long)]
+    pub include_incorrect: bool,
+}
+
+/// One dataset, loaded, printed as a table or JSON.
+#[derive(Debug, Args)]
+pub struct DatasetView {
+    /// Dataset: builtin, a registered name, or a path.
+    #[arg(default_value = "builtin")]
+    pub dataset: String,
+    #[command(flatten)]
+    pub load: LoadArgs,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// A deterministic train/test split of a dataset.

@@ -364,7 +364,7 @@ impl<'a> Consultation<'a> {
     async fn budget_exhausted(&mut self) {
         let last = self.config.max_turns + 1;
         let mut final_reply: Option<Reply> = None;
-        if self.config.routing == Routing::Tolerant {
+        if self.config.routing == Routing::Tolerant && self.config.final_call {
             let view = DoctorView {
                 final_turn: true,
                 must_diagnose: true,

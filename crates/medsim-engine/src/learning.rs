@@ -256,28 +256,8 @@ pub async fn learn(
             dataset.cases.len()
         )));
     }
-    let dimensions = embedder
-        .embed(&["dimensions".to_owned()])
-        .await
-        .map_err(|error| RunError::Input(format!("embedder {}: {error}", embedder.name())))?
-        .first()
-        .map(Vec::len)
-        .unwrap_or(0);
-    let mut memory = Memory::open_for_learning(&memory_path, &embedder.name(), dimensions)
-        .map_err(|error| RunError::Input(error.to_string()))?;
-    // One memory, one split: adding another split's training cases could put test cases in it.
     let split = split_record(&dataset.cases, &plan.split, Some(SplitPart::Train));
-    let split_key = json!({ "dataset": dataset.name, "sha256": dataset.sha256, "seed": split["seed"], "train_size": split["train_size"] });
-    match memory.meta("split") {
-        Some(recorded) if serde_json::from_str::<Value>(recorded).ok().as_ref() != Some(&split_key) => {
-            return Err(RunError::Input(format!(
-                "memory {} was learned on another split: {recorded}\n  this run: {split_key}\n  hint: use the same --dataset, --split-seed and --train-size, or a new memory file",
-                memory_path.display()
-            )));
-        }
-        Some(_) => {}
-        None => memory.set_meta("split", &split_key.to_string()).map_err(|error| RunError::Input(error.to_string()))?,
-    }
+    let memory = open_for_learning(&memory_path, &embedder, dataset, &split).await?;
     let memory = Arc::new(RwLock::new(memory));
     let train_index: HashMap<String, u32> =
         train.iter().enumerate().map(|(index, case)| (case.id.clone(), index as u32)).collect();
@@ -326,15 +306,65 @@ pub async fn learn(
     if plan.curve.is_empty() {
         return Ok(outcome);
     }
-    // The learning curve on the held-out part.
-    let mut test_cases = test;
+    outcome.curve = curve(plan, dataset, test, &strategies, &memory, &embedder, assembler_for, observer).await?;
+    let points: Vec<(u32, &Summary)> = outcome.curve.iter().map(|(size, run)| (*size, &run.summary)).collect();
+    outcome.table = curve_markdown(&points);
+    write_curve(&plan.out, &outcome.table, &points)?;
+    Ok(outcome)
+}
+
+/// Opens (or creates) the memory a training run writes, refusing one learned on another split:
+/// adding another split's training cases could put test cases in it.
+async fn open_for_learning(
+    path: &Path,
+    embedder: &SharedEmbedder,
+    dataset: &Dataset,
+    split: &Value,
+) -> Result<Memory, RunError> {
+    let dimensions = embedder
+        .embed(&["dimensions".to_owned()])
+        .await
+        .map_err(|error| RunError::Input(format!("embedder {}: {error}", embedder.name())))?
+        .first()
+        .map(Vec::len)
+        .unwrap_or(0);
+    let mut memory = Memory::open_for_learning(path, &embedder.name(), dimensions)
+        .map_err(|error| RunError::Input(error.to_string()))?;
+    let split_key = json!({ "dataset": dataset.name, "sha256": dataset.sha256, "seed": split["seed"], "train_size": split["train_size"] });
+    match memory.meta("split") {
+        Some(recorded) if serde_json::from_str::<Value>(recorded).ok().as_ref() != Some(&split_key) => {
+            return Err(RunError::Input(format!(
+                "memory {} was learned on another split: {recorded}\n  this run: {split_key}\n  hint: use the same --dataset, --split-seed and --train-size, or a new memory file",
+                path.display()
+            )));
+        }
+        Some(_) => {}
+        None => memory.set_meta("split", &split_key.to_string()).map_err(|error| RunError::Input(error.to_string()))?,
+    }
+    Ok(memory)
+}
+
+/// The learning curve: the held-out part evaluated with the memory of the first N training
+/// cases, for each N.
+#[expect(clippy::too_many_arguments, reason = "the pieces of one learning run, passed once")]
+async fn curve(
+    plan: &LearnPlan,
+    dataset: &Dataset,
+    mut test_cases: Vec<Case>,
+    strategies: &Strategies,
+    memory: &Arc<RwLock<Memory>>,
+    embedder: &SharedEmbedder,
+    assembler_for: &AssemblerFor<'_>,
+    observer: Arc<dyn Observer>,
+) -> Result<Vec<(u32, RunOutcome)>, RunError> {
     if let Some(limit) = plan.test_limit {
         test_cases.truncate(limit);
     }
     let k = strategies.memory.map(|memory| memory.k).unwrap_or(3);
     let mut eval_strategies = strategies.clone();
     eval_strategies.memory = Some(MemoryStrategy { k });
-    let eval_setup = Setup { strategy: eval_strategies.to_string(), ..setup.clone() };
+    let eval_setup = Setup { strategy: eval_strategies.to_string(), ..plan.setup.clone() };
+    let mut points = Vec::new();
     for &size in &plan.curve {
         let access = access_for(memory.clone(), embedder.clone(), k, &eval_strategies, Some(size))?;
         let info = check_disjoint(&access, dataset, &test_cases, Some(size))?;
@@ -358,24 +388,26 @@ pub async fn learn(
         };
         let assembler =
             assembler_for(&eval_setup, StrategySetup { strategies: eval_strategies.clone(), memory: Some(access) })?;
-        outcome.curve.push((size, execute(&run, dataset, &assembler, observer.clone()).await?));
+        points.push((size, execute(&run, dataset, &assembler, observer.clone()).await?));
     }
-    let points: Vec<(u32, &Summary)> = outcome.curve.iter().map(|(size, run)| (*size, &run.summary)).collect();
-    outcome.table = curve_markdown(&points);
+    Ok(points)
+}
+
+/// curve.md, curve.svg and curve.json.
+fn write_curve(out: &Path, table: &str, points: &[(u32, &Summary)]) -> Result<(), RunError> {
     let write = |name: &str, text: String| {
-        let path = plan.out.join(name);
+        let path = out.join(name);
         std::fs::write(&path, text).map_err(|source| RunError::Io { path: path.display().to_string(), source })
     };
-    write("curve.md", outcome.table.clone())?;
-    write("curve.svg", curve_svg(&points))?;
+    write("curve.md", table.to_owned())?;
+    write("curve.svg", curve_svg(points))?;
     let json_points: Vec<Value> = points
         .iter()
         .map(|(size, summary)| {
             json!({ "memory_size": size, "accuracy": summary.accuracy, "tokens": summary.prompt_tokens + summary.completion_tokens, "cost_usd": summary.cost_usd })
         })
         .collect();
-    write("curve.json", serde_json::to_string_pretty(&json_points).expect("JSON") + "\n")?;
-    Ok(outcome)
+    write("curve.json", serde_json::to_string_pretty(&json_points).expect("JSON") + "\n")
 }
 
 fn curve_markdown(points: &[(u32, &Summary)]) -> String {

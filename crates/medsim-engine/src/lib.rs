@@ -13,7 +13,9 @@
 
 pub mod assemble;
 pub mod bench;
+pub mod env;
 mod episode;
+pub mod export;
 pub mod learning;
 pub mod manifest;
 pub mod run;
@@ -66,6 +68,14 @@ pub struct EpisodeConfig {
     /// Help for doctors that loop (small models); none in AgentClinic's own consultation.
     #[serde(default)]
     pub aids: Aids,
+    /// When the budget runs out without a diagnosis, ask once more for one (tolerant routing).
+    /// An RL environment turns it off: the budget then ends the episode with no diagnosis.
+    #[serde(default = "yes")]
+    pub final_call: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Default for EpisodeConfig {
@@ -75,6 +85,7 @@ impl Default for EpisodeConfig {
             routing: Routing::Tolerant,
             images: ImagePolicy::OnRequest,
             aids: Aids::default(),
+            final_call: true,
         }
     }
 }

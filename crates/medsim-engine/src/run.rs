@@ -17,9 +17,9 @@ use serde_json::Value;
 
 use crate::assemble::Assembler;
 use crate::manifest::{DatasetInfo, ManifestError, RUN_SCHEMA, RunKind, RunManifest};
-use crate::runlog::{self, EpisodeRecord, Outcome, Repair, RunDir, RunLogError};
+use crate::runlog::{self, EpisodeRecord, Outcome, Repair, RunDir, RunLock, RunLogError};
 use crate::summary::{Summary, Tally, markdown};
-use crate::{Episode, case_images, run_episode};
+use crate::{Episode, EpisodeConfig, case_images, run_episode};
 
 /// Why a run could not go on.
 #[derive(Debug, thiserror::Error)]
@@ -196,7 +196,60 @@ pub async fn execute(
     let run_dir = RunDir::new(&plan.directory);
     // One writer at a time: a second `run --resume` of the same directory stops here.
     let lock = run_dir.lock()?;
-    if !plan.resume && run_dir.run_json().exists() {
+    let mut recorded = open(plan, dataset, assembler, &lock)?;
+    repair(plan, &lock, observer.as_ref())?;
+    // What is already on disk: its keys (to skip) and its tally (for progress), not its records.
+    let mut done = std::collections::HashSet::new();
+    let mut existing = Tally::default();
+    run_dir.visit_episodes(|record| {
+        existing.add(&record);
+        done.insert(record.key());
+    })?;
+    // Jobs are positions; each case is cloned only when a slot frees up for it.
+    let pending: Vec<(usize, u32)> = (0..plan.repeats)
+        .flat_map(|repeat| (0..plan.cases.len()).map(move |index| (index, repeat)))
+        .filter(|&(index, repeat)| !done.contains(&(plan.cases[index].id.clone(), repeat)))
+        .collect();
+    drop(done);
+    let total = plan.cases.len() * plan.repeats as usize;
+    observer.run_started(&RunStart {
+        directory: &plan.directory,
+        cases: plan.cases.len(),
+        repeats: plan.repeats,
+        total,
+        existing: &existing,
+        to_run: pending.len(),
+        concurrency: plan.concurrency,
+    });
+    let appender = lock.appender()?;
+    let job = Job { plan, assembler, config: assembler.setup.episode_config().map_err(RunError::Input)?, dataset };
+    let jobs = pending.into_iter().map(move |(index, repeat)| (plan.cases[index].clone(), repeat));
+    run_all(
+        jobs,
+        plan.concurrency,
+        |case, repeat| job.run(case, repeat, observer.clone()),
+        appender,
+        |record| observer.episode_finished(record),
+    )
+    .await?;
+    let (summary, _) = summarise_log(&run_dir)?;
+    write_summary(&run_dir, &summary)?;
+    // How the verdicts were reached, the judge model named, recorded beside the configuration.
+    let judge_model = recorded.roles.get("judge").map(|judge| judge.model.clone()).unwrap_or_else(|| "none".into());
+    let verdicts = summary.verdicts.iter().map(|(method, count)| {
+        let name = if method == "judge" { format!("model {judge_model}") } else { method.clone() };
+        (name, *count)
+    });
+    recorded.verdicts = Some(verdicts.collect());
+    lock.write_run(&serde_json::to_value(&recorded).expect("manifests serialise"))?;
+    Ok(RunOutcome { directory: plan.directory.clone(), summary, planned: total })
+}
+
+/// Writes run.json for a new run, or reads and checks the recorded one for a resume; returns
+/// the manifest in force.
+fn open(plan: &RunPlan, dataset: &Dataset, assembler: &Assembler, lock: &RunLock) -> Result<RunManifest, RunError> {
+    let run_json = lock.dir().run_json();
+    if !plan.resume && run_json.exists() {
         return Err(RunError::Input(format!(
             "{} already holds a run\n  hint: `medsim run --resume {}` finishes it; choose another --out for a new run",
             plan.directory.display(),
@@ -229,19 +282,22 @@ pub async fn execute(
         memory: plan.memory.clone(),
         verdicts: None,
     };
-    let mut recorded = if plan.resume && run_dir.run_json().exists() {
-        let recorded = RunManifest::read(&run_dir.run_json())?;
-        if recorded.dataset.sha256 != manifest.dataset.sha256 {
-            return Err(RunError::Input(format!(
-                "the dataset changed since the run started: recorded sha256 {}, now {}\n  hint: resume with the same dataset file, or start a new run",
-                recorded.dataset.sha256, manifest.dataset.sha256
-            )));
-        }
-        recorded
-    } else {
+    if !(plan.resume && run_json.exists()) {
         lock.write_run(&serde_json::to_value(&manifest).expect("manifests serialise"))?;
-        manifest
-    };
+        return Ok(manifest);
+    }
+    let recorded = RunManifest::read(&run_json)?;
+    if recorded.dataset.sha256 != manifest.dataset.sha256 {
+        return Err(RunError::Input(format!(
+            "the dataset changed since the run started: recorded sha256 {}, now {}\n  hint: resume with the same dataset file, or start a new run",
+            recorded.dataset.sha256, manifest.dataset.sha256
+        )));
+    }
+    Ok(recorded)
+}
+
+/// Mends a log torn by a crash and, when asked, drops the episodes that ended in an error.
+fn repair(plan: &RunPlan, lock: &RunLock, observer: &dyn Observer) -> Result<(), RunError> {
     match lock.repair()? {
         Repair::None => {}
         Repair::NewlineAdded => observer.note("completed the last line of the log"),
@@ -253,111 +309,61 @@ pub async fn execute(
         let dropped = lock.rewrite_without(|record| record.outcome == Outcome::Error)?;
         observer.note(&format!("retrying {dropped} episode(s) that ended in an error"));
     }
-    // What is already on disk: its keys (to skip) and its tally (for progress), not its records.
-    let mut done = std::collections::HashSet::new();
-    let mut existing = Tally::default();
-    run_dir.visit_episodes(|record| {
-        existing.add(&record);
-        done.insert(record.key());
-    })?;
-    // Jobs are positions; each case is cloned only when a slot frees up for it.
-    let pending: Vec<(usize, u32)> = (0..plan.repeats)
-        .flat_map(|repeat| (0..plan.cases.len()).map(move |index| (index, repeat)))
-        .filter(|&(index, repeat)| !done.contains(&(plan.cases[index].id.clone(), repeat)))
-        .collect();
-    drop(done);
-    let to_run = pending.len();
-    let jobs = pending.into_iter().map(move |(index, repeat)| (plan.cases[index].clone(), repeat));
-    let total = plan.cases.len() * plan.repeats as usize;
-    observer.run_started(&RunStart {
-        directory: &plan.directory,
-        cases: plan.cases.len(),
-        repeats: plan.repeats,
-        total,
-        existing: &existing,
-        to_run,
-        concurrency: plan.concurrency,
-    });
-    let mut appender = lock.appender()?;
-    let config = assembler.setup.episode_config().map_err(RunError::Input)?;
-    let base_dir = dataset.base_dir.clone();
-    let bias = assembler.setup.doctor_bias.clone();
-    run_all(
-        jobs,
-        plan.concurrency,
-        |case, repeat| {
-            let base_dir = base_dir.clone();
-            let config = config.clone();
-            let bias = bias.clone();
-            let observer = observer.clone();
-            async move {
-                let seed = episode_seed(plan.seed, &case.id, repeat);
-                let tags: Vec<String> = case.specialty.iter().chain(&case.tags).cloned().collect();
-                observer.episode_started(&case.id, repeat);
-                let built = match assembler.actors(&case, Some((seed, repeat)), None) {
-                    Ok(built) => built,
-                    Err(error) => {
-                        return EpisodeRecord::new(failed_episode(&case, error.to_string()), repeat, tags, bias);
-                    }
-                };
-                let images = case_images(&case, base_dir.as_deref());
-                let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<Event>();
-                let forward = {
-                    let observer = observer.clone();
-                    let case_id = case.id.clone();
-                    tokio::spawn(async move {
-                        while let Some(event) = receiver.recv().await {
-                            observer.episode_event(&case_id, repeat, &event);
-                        }
-                    })
-                };
-                let mut episode = run_episode(&case, &images, &built.actors, &config, Some(sender)).await;
-                let _ = forward.await;
-                if let (Some(learning), Some(verdict), Some(seat)) =
-                    (&plan.learner, episode.verdict.clone(), &built.doctor_seat)
-                {
-                    let lesson = Lesson {
-                        case_id: &case.id,
-                        presentation: &case.objective,
-                        train_index: learning.train_index.get(&case.id).copied().unwrap_or(u32::MAX),
-                        events: &episode.events,
-                        verdict: &verdict,
-                    };
-                    match learning
-                        .learner
-                        .after_verdict(seat, &built.prompts, built.actors.judge.as_ref(), lesson)
-                        .await
-                    {
-                        Ok(events) => episode.append(events),
-                        Err(error) => episode.append(vec![EventKind::Error {
-                            role: RoleName::Doctor,
-                            message: format!("learning after the verdict failed: {error}"),
-                        }]),
-                    }
+    Ok(())
+}
+
+/// What every episode of a run shares.
+struct Job<'a> {
+    plan: &'a RunPlan,
+    assembler: &'a Assembler,
+    config: EpisodeConfig,
+    dataset: &'a Dataset,
+}
+
+impl Job<'_> {
+    /// One episode: actors, the consultation (its events forwarded to the observer as they
+    /// happen), learning after the verdict when the run learns, and its record.
+    async fn run(&self, case: Case, repeat: u32, observer: Arc<dyn Observer>) -> EpisodeRecord {
+        let seed = episode_seed(self.plan.seed, &case.id, repeat);
+        let tags: Vec<String> = case.specialty.iter().chain(&case.tags).cloned().collect();
+        let bias = self.assembler.setup.doctor_bias.clone();
+        observer.episode_started(&case.id, repeat);
+        let built = match self.assembler.actors(&case, Some((seed, repeat)), None) {
+            Ok(built) => built,
+            Err(error) => return EpisodeRecord::new(failed_episode(&case, error.to_string()), repeat, tags, bias),
+        };
+        let images = case_images(&case, self.dataset.base_dir.as_deref());
+        let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<Event>();
+        let forward = {
+            let case_id = case.id.clone();
+            tokio::spawn(async move {
+                while let Some(event) = receiver.recv().await {
+                    observer.episode_event(&case_id, repeat, &event);
                 }
-                EpisodeRecord::new(episode, repeat, tags, bias)
-            }
-        },
-        &mut appender,
-        |record| observer.episode_finished(record),
-    )
-    .await?;
-    let (summary, _) = summarise_log(&run_dir)?;
-    write_summary(&run_dir, &summary)?;
-    // How the verdicts were reached, the judge model named, recorded beside the configuration.
-    let judge_model = recorded.roles.get("judge").map(|judge| judge.model.clone()).unwrap_or_else(|| "none".into());
-    recorded.verdicts = Some(
-        summary
-            .verdicts
-            .iter()
-            .map(|(method, count)| {
-                let name = if method == "judge" { format!("model {judge_model}") } else { method.clone() };
-                (name, *count)
             })
-            .collect(),
-    );
-    lock.write_run(&serde_json::to_value(&recorded).expect("manifests serialise"))?;
-    Ok(RunOutcome { directory: plan.directory.clone(), summary, planned: total })
+        };
+        let mut episode = run_episode(&case, &images, &built.actors, &self.config, Some(sender)).await;
+        let _ = forward.await;
+        if let (Some(learning), Some(verdict), Some(seat)) =
+            (&self.plan.learner, episode.verdict.clone(), &built.doctor_seat)
+        {
+            let lesson = Lesson {
+                case_id: &case.id,
+                presentation: &case.objective,
+                train_index: learning.train_index.get(&case.id).copied().unwrap_or(u32::MAX),
+                events: &episode.events,
+                verdict: &verdict,
+            };
+            match learning.learner.after_verdict(seat, &built.prompts, built.actors.judge.as_ref(), lesson).await {
+                Ok(events) => episode.append(events),
+                Err(error) => episode.append(vec![EventKind::Error {
+                    role: RoleName::Doctor,
+                    message: format!("learning after the verdict failed: {error}"),
+                }]),
+            }
+        }
+        EpisodeRecord::new(episode, repeat, tags, bias)
+    }
 }
 
 /// The summary of a run directory's log, read one record at a time; each `(case, repeat)` counts
@@ -407,13 +413,17 @@ pub fn failed_episode(case: &Case, message: String) -> Episode {
 }
 
 /// Runs jobs `(case, repeat)` with at most `concurrency` in flight, appending each record to
-/// the log the moment its episode ends. Returns how many were written. Finished episodes are
-/// not kept: each record is written, handed to `on_record`, and dropped.
+/// the log as soon as its episode ends. Returns how many were written. Finished episodes are
+/// not kept: each record is written, handed to `on_record` once it is on disk, and dropped.
+///
+/// Writing never stalls the episodes: records are written and synced on a blocking thread while
+/// the episodes go on, and those that finish during a write are written together by the next
+/// one (one sync per batch, not per record).
 pub async fn run_all<F, Fut>(
     jobs: impl IntoIterator<Item = (Case, u32)>,
     concurrency: usize,
     run_one: F,
-    appender: &mut runlog::Appender,
+    appender: runlog::Appender,
     mut on_record: impl FnMut(&EpisodeRecord),
 ) -> Result<usize, RunLogError>
 where
@@ -421,15 +431,47 @@ where
     Fut: Future<Output = EpisodeRecord>,
 {
     use futures::StreamExt;
+    type Write = tokio::task::JoinHandle<(runlog::Appender, Vec<EpisodeRecord>, Result<(), RunLogError>)>;
     let mut finished =
         futures::stream::iter(jobs).map(|(case, repeat)| run_one(case, repeat)).buffer_unordered(concurrency.max(1));
-    let mut written = 0;
-    while let Some(record) = finished.next().await {
-        appender.append(&record)?;
-        written += 1;
-        on_record(&record);
+    let (mut idle, mut writing): (Option<runlog::Appender>, Option<Write>) = (Some(appender), None);
+    let mut queued: Vec<EpisodeRecord> = Vec::new();
+    let (mut written, mut all_finished) = (0, false);
+    loop {
+        if let Some(mut appender) = idle.take_if(|_| !queued.is_empty()) {
+            let batch = std::mem::take(&mut queued);
+            writing = Some(tokio::task::spawn_blocking(move || {
+                let result = appender.append_all(&batch);
+                (appender, batch, result)
+            }));
+        }
+        let Some(write) = writing.as_mut() else {
+            if all_finished {
+                return Ok(written);
+            }
+            match finished.next().await {
+                Some(record) => queued.push(record),
+                None => all_finished = true,
+            }
+            continue;
+        };
+        tokio::select! {
+            next = finished.next(), if !all_finished => match next {
+                Some(record) => queued.push(record),
+                None => all_finished = true,
+            },
+            done = write => {
+                writing = None;
+                let (appender, batch, result) = done.expect("the log writer does not panic");
+                result?;
+                idle = Some(appender);
+                for record in &batch {
+                    written += 1;
+                    on_record(record);
+                }
+            }
+        }
     }
-    Ok(written)
 }
 
 /// `runs/<time>-<dataset>`.

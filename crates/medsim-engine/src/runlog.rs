@@ -386,9 +386,17 @@ pub struct Appender {
 impl Appender {
     /// Writes one record as one line, in one write, and syncs it to disk.
     pub fn append(&mut self, record: &EpisodeRecord) -> Result<(), RunLogError> {
-        let mut line = serde_json::to_vec(record).expect("records serialise");
-        line.push(b'\n');
-        self.file.write_all(&line).map_err(|error| io(&self.path, error))?;
+        self.append_all(std::slice::from_ref(record))
+    }
+
+    /// Appends records, one line each, and syncs once: on disk when this returns.
+    pub fn append_all(&mut self, records: &[EpisodeRecord]) -> Result<(), RunLogError> {
+        let mut lines = Vec::new();
+        for record in records {
+            serde_json::to_writer(&mut lines, record).expect("records serialise");
+            lines.push(b'\n');
+        }
+        self.file.write_all(&lines).map_err(|error| io(&self.path, error))?;
         self.file.sync_data().map_err(|error| io(&self.path, error))
     }
 }

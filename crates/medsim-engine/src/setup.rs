@@ -144,6 +144,7 @@ impl Setup {
             routing: if self.strict_agentclinic { Routing::Strict } else { Routing::Tolerant },
             images: self.images,
             aids: Aids::parse(&self.aids)?,
+            final_call: true,
         })
     }
 }

@@ -40,6 +40,13 @@ pub enum ImageSource {
     },
 }
 
+impl ImageSource {
+    /// The image as a URL: remote ones as they are, the others as `data:` URLs.
+    pub fn to_url(&self) -> Result<String, crate::LlmError> {
+        crate::provider::resolve_image(self).map(|image| image.as_url())
+    }
+}
+
 /// One part of a message's content.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]

@@ -16,14 +16,14 @@ use crate::{BadInput, Exit};
 
 pub fn run(command: CasesCommand, store: &DatasetStore) -> Result<Exit> {
     match command {
-        CasesCommand::List { dataset, load, json } => list(&load_reporting(store, &dataset, &load)?, json),
+        CasesCommand::List(view) => list(&load_reporting(store, &view.dataset, &view.load)?, view.json),
         CasesCommand::Show { dataset, id, load, json } => show(&load_reporting(store, &dataset, &load)?, &id, json),
         CasesCommand::Validate { datasets, json } => validate(store, &datasets, json),
         CasesCommand::Stats { datasets, load, json } => {
             let loaded = datasets.iter().map(|spec| load_reporting(store, spec, &load)).collect::<Result<Vec<_>>>()?;
             stats(&loaded, json)
         }
-        CasesCommand::Audit { dataset, load, json } => audit(&load_reporting(store, &dataset, &load)?, json),
+        CasesCommand::Audit(view) => audit(&load_reporting(store, &view.dataset, &view.load)?, view.json),
         CasesCommand::Convert { dataset, output, format, load } => {
             let dataset = load_reporting(store, &dataset, &load)?;
             let format = match output.as_ref().and_then(|path| path.extension()).and_then(|ext| ext.to_str()) {

@@ -4,6 +4,7 @@ mod bench;
 mod cases;
 mod consult;
 mod datasets;
+mod env;
 mod judge;
 mod learn;
 mod llm;
@@ -52,6 +53,8 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Show { dir, case } => run::show(&dir, case.as_deref()),
         Command::Consult(args) => consult::consult(args, &context()?),
         Command::Play { seat, consult: args } => consult::play(seat, args, &context()?),
+        Command::Env(crate::cli::EnvCommand::Serve(args)) => env::serve(*args, &context()?),
+        Command::Export(args) => env::export_runs(args),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "medsim", &mut std::io::stdout());
             Ok(Exit::Ok)

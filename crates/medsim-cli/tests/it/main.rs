@@ -4,6 +4,7 @@
 mod cases;
 mod consult;
 mod datasets;
+mod export;
 mod first_hour;
 mod hardening;
 #[path = "../../../medsim-local/tests/it/https.rs"]

@@ -1,0 +1,91 @@
+//! `medsim env serve` and `medsim export`: the clinic for trainers.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+use medsim_core::LoadOptions;
+use medsim_engine::assemble::StrategySetup;
+use medsim_engine::env::EnvOptions;
+use medsim_engine::export::{Format, export};
+use medsim_engine::learning::{SplitPart, split_parts};
+use medsim_server::env::{EnvConfig, EnvServer};
+
+use crate::cli::{EnvServeArgs, ExportArgs};
+use crate::context::Context;
+use crate::{BadInput, Exit};
+
+/// `medsim env serve`.
+pub fn serve(args: EnvServeArgs, ctx: &Context) -> Result<Exit> {
+    let token = args.token.clone().or_else(|| std::env::var("MEDSIM_ENV_TOKEN").ok()).filter(|token| !token.is_empty());
+    let address: std::net::SocketAddr = format!("{}:{}", args.host, args.port)
+        .parse()
+        .map_err(|error| BadInput(format!("--host {} --port {}: not an address ({error})", args.host, args.port)))?;
+    if !address.ip().is_loopback() && token.is_none() {
+        return Err(BadInput(format!(
+            "--host {}: serving beyond this machine needs a bearer token\n  hint: set MEDSIM_ENV_TOKEN (or --token) and give clients Authorization: Bearer <token>",
+            args.host
+        ))
+        .into());
+    }
+    let dataset = ctx.store.load(&args.dataset, LoadOptions::default())?;
+    let mut split = args.split.to_split();
+    let part = split.part.get_or_insert(SplitPart::Train).to_owned();
+    let (train, test) = split_parts(&dataset.cases, &split);
+    let (cases, withheld) = if part == SplitPart::Train { (train, test) } else { (test, train) };
+    if cases.is_empty() {
+        return Err(
+            BadInput(format!("the {part:?} part of {} is empty\n  hint: set --train-size", dataset.name)).into()
+        );
+    }
+    let mut setup = args.setup.to_setup();
+    // The client is the doctor: no doctor model is loaded.
+    setup.roles.doctor_model = Some("outside/policy".into());
+    let session = ctx.session(&setup, &Default::default())?;
+    let assembler = session.assembler(&setup, StrategySetup::default())?;
+    let server = EnvServer::new(EnvConfig {
+        withheld: withheld.iter().map(|case| case.id.clone()).collect(),
+        split: format!("{part:?}").to_lowercase(),
+        cases,
+        base_dir: dataset.base_dir.clone(),
+        assembler: Arc::new(assembler),
+        options: EnvOptions { turn_cost: args.turn_cost, test_cost: args.test_cost, ..EnvOptions::default() },
+        max_sessions: args.max_sessions,
+        idle: Duration::from_secs(args.idle_secs),
+        max_message_bytes: args.max_message_kb * 1024,
+        token,
+    });
+    session.runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(address).await?;
+        eprintln!(
+            "medsim env: http://{} (WebSocket /ws, /reset, /step, /state, /schema, /mcp); {} part of {}: {} case(s)",
+            listener.local_addr()?,
+            format!("{part:?}").to_lowercase(),
+            dataset.name,
+            dataset.cases.len() - withheld.len()
+        );
+        medsim_server::env::serve(server, listener).await
+    })?;
+    Ok(Exit::Ok)
+}
+
+/// `medsim export`.
+pub fn export_runs(args: ExportArgs) -> Result<Exit> {
+    let format = match args.format.as_str() {
+        "sft" => Format::Sft,
+        "dpo" => Format::Dpo,
+        "kto" => Format::Kto,
+        "grpo" => Format::Grpo,
+        other => return Err(BadInput(format!("--format {other:?}: expected sft, dpo, kto or grpo")).into()),
+    };
+    let report = export(&args.runs, format, &args.out, args.include_incorrect)?;
+    eprintln!(
+        "wrote {} row(s) to {} from {} episode(s); left out {} held-out and {} for their outcome",
+        report.rows,
+        args.out.display(),
+        report.episodes,
+        report.held_out,
+        report.skipped
+    );
+    Ok(Exit::Ok)
+}

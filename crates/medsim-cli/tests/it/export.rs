@@ -1,0 +1,125 @@
+//! `medsim export` on real runs against the scripted server: each format's columns, the
+//! doctor's view only (no diagnosis the doctor did not name, no verdict), held-out cases never
+//! exported, and every row carrying its run and case.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::llm::start_server_with;
+use crate::support::medsim;
+
+const SCRIPT: &str = r#"
+rules:
+  - when: { role: doctor, model: good }
+    turn_from: "You have asked (\\d+) questions"
+    replies: ["What brings you in today?", "REQUEST TEST: Serum glucose", "DIAGNOSIS READY: Diabetic ketoacidosis"]
+  - when: { role: doctor, model: bad }
+    reply: "DIAGNOSIS READY: Gastroenteritis"
+  - when: { role: patient }
+    reply: "I have been very thirsty for a week."
+  - when: { role: judge }
+    reply: "No"
+"#;
+
+fn rows(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path).unwrap().lines().map(|line| serde_json::from_str(line).unwrap()).collect()
+}
+
+#[test]
+fn exports_have_trls_columns_the_doctors_view_and_no_held_out_case() {
+    let directory = tempfile::tempdir().unwrap();
+    let root = directory.path();
+    let server = start_server_with(root, SCRIPT);
+    let config = root.join("medsim.toml");
+    std::fs::write(
+        &config,
+        format!("[providers.s]\nbase_url = \"{}/v1\"\n[roles]\npatient = \"s/p\"\njudge = \"s/j\"\n", server.base),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap().to_owned();
+    let run = |name: &str, doctor: &str, extra: &[&str]| {
+        let out = root.join(name);
+        let mut args = vec!["run", "--config", &config, "--doctor-model", doctor, "--max-turns", "5"];
+        let out_text = out.to_str().unwrap().to_owned();
+        args.extend(["--out", &out_text]);
+        args.extend(extra);
+        let output = medsim(root, &args);
+        assert_eq!(output.code, 0, "{}", output.stderr);
+        out
+    };
+    let good = run("good", "s/good", &["--cases", "endo-01,cardio-01", "--repeats", "2"]);
+    let bad = run("bad", "s/bad", &["--cases", "endo-01,cardio-01"]);
+    let held_out = run("held-out", "s/good", &["--split", "test", "--split-seed", "1", "--train-size", "8"]);
+    let train = run("train", "s/good", &["--split", "train", "--split-seed", "1", "--train-size", "8", "--limit", "3"]);
+    let export = |runs: &[&Path], format: &str, extra: &[&str]| {
+        let out = root.join(format!("{format}-{}.jsonl", runs.len()));
+        let mut args = vec!["export"];
+        let texts: Vec<String> = runs.iter().map(|run| run.to_str().unwrap().to_owned()).collect();
+        args.extend(texts.iter().map(String::as_str));
+        let out_text = out.to_str().unwrap().to_owned();
+        args.extend(["--format", format, "--out", &out_text]);
+        args.extend(extra);
+        let output = medsim(root, &args);
+        assert_eq!(output.code, 0, "{}", output.stderr);
+        (rows(&out), output.stderr)
+    };
+
+    // SFT: correct episodes only, as the doctor saw them, with the tools.
+    let (sft, _) = export(&[&good], "sft", &[]);
+    assert_eq!(sft.len(), 2, "endo-01 twice");
+    for row in &sft {
+        assert_eq!((row["case_id"].as_str(), row["run_id"].as_str()), (Some("endo-01"), Some("good")));
+        let roles: Vec<&str> =
+            row["messages"].as_array().unwrap().iter().map(|m| m["role"].as_str().unwrap()).collect();
+        assert_eq!(roles, ["system", "user", "assistant", "tool", "assistant", "tool", "assistant"], "{row}");
+        let calls: Vec<&str> = row["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|m| m["tool_calls"][0]["function"]["name"].as_str())
+            .collect();
+        assert_eq!(calls, ["ask", "order_tests", "diagnose"]);
+        assert_eq!(row["messages"][6]["tool_calls"][0]["function"]["arguments"]["primary"], "Diabetic ketoacidosis");
+        assert!(row["messages"][5]["content"].as_str().unwrap().contains("mg/dL"), "the results the doctor saw");
+        assert_eq!(row["tools"].as_array().unwrap().len(), 4);
+        let text = row.to_string();
+        assert!(!text.contains("verdict") && !text.contains("\"correct\""), "no verdict in a training row: {text}");
+    }
+    // With incorrect ones, still nothing the doctor did not see: cardio-01's diagnosis is absent.
+    let (all, _) = export(&[&good], "sft", &["--include-incorrect"]);
+    assert_eq!(all.len(), 4);
+    let cardio = medsim_core::builtin::builtin().case("cardio-01").unwrap().diagnosis.to_lowercase();
+    assert!(all.iter().all(|row| !row.to_string().to_lowercase().contains(&cardio)));
+
+    // DPO: a correct and an incorrect episode of one case, the prompt their shared beginning.
+    let (dpo, _) = export(&[&good, &bad], "dpo", &[]);
+    assert_eq!(dpo.len(), 1, "{dpo:?}");
+    let pair = &dpo[0];
+    assert_eq!(pair["case_id"], "endo-01");
+    let prompt_roles: Vec<&str> =
+        pair["prompt"].as_array().unwrap().iter().map(|m| m["role"].as_str().unwrap()).collect();
+    assert_eq!(prompt_roles, ["system", "user"]);
+    assert_eq!(pair["rejected"][0]["tool_calls"][0]["function"]["arguments"]["primary"], "Gastroenteritis");
+    assert_eq!(pair["chosen"][0]["tool_calls"][0]["function"]["name"], "ask");
+
+    // KTO: every episode, labelled; GRPO: one prompt per case.
+    let (kto, _) = export(&[&good], "kto", &[]);
+    assert_eq!(kto.len(), 4);
+    assert_eq!(kto.iter().filter(|row| row["label"] == true).count(), 2);
+    assert!(kto.iter().all(|row| row["prompt"].as_array().unwrap().len() == 2 && row["completion"].is_array()));
+    let (grpo, _) = export(&[&good], "grpo", &[]);
+    assert_eq!(grpo.len(), 2);
+    assert!(grpo.iter().all(|row| row["split"] == "train" && row["prompt"].as_array().unwrap().len() == 2));
+
+    // Held-out cases are never exported; a training-part run exports only its training cases.
+    let (none, stderr) = export(&[&held_out], "sft", &["--include-incorrect"]);
+    assert!(none.is_empty(), "{none:?}");
+    assert!(stderr.contains("held-out"), "{stderr}");
+    let (trained, _) = export(&[&train], "kto", &[]);
+    let recorded: Value = serde_json::from_str(&std::fs::read_to_string(train.join("run.json")).unwrap()).unwrap();
+    let train_cases: Vec<&str> =
+        recorded["split"]["train_cases"].as_array().unwrap().iter().map(|id| id.as_str().unwrap()).collect();
+    assert_eq!(trained.len(), 3);
+    assert!(trained.iter().all(|row| train_cases.contains(&row["case_id"].as_str().unwrap())));
+}

@@ -1,0 +1,5 @@
+//! medsim's servers. [`env`]: the clinic as a reinforcement-learning environment speaking the
+//! OpenEnv protocol (WebSocket `/ws`, HTTP `/reset` `/step` `/state`, `/health`, `/metadata`,
+//! `/schema`, MCP `/mcp`), so OpenEnv's generic client and trainers built on it can step it.
+
+pub mod env;
