@@ -199,6 +199,11 @@ Examples:
     /// The clinic as a reinforcement-learning environment (OpenEnv protocol).
     #[command(subcommand)]
     Env(EnvCommand),
+    /// Sample a policy k times per case through the environment: rewards and group-normalised advantages.
+    #[command(
+        after_help = "The policy is the doctor model (--doctor-model PROVIDER/MODEL, any OpenAI-compatible endpoint). Writes an ordinary run directory plus rollouts.jsonl (reward, advantage within the case's group). The training part of the split by default.\n\nExample: medsim rollout --doctor-model vllm/my-policy --dataset agentclinic-medqa --train-size 80 --samples 8 --out runs/rollout-1"
+    )]
+    Rollout(Box<RolloutArgs>),
     /// Write run directories as training data: sft, dpo, kto or grpo rows (JSON Lines, TRL's formats).
     #[command(
         after_help = "Example: medsim export runs/train --format sft --out sft.jsonl\n\nA run that records a train/test split exports only its training cases; learning-curve runs (the held-out part) export nothing."
@@ -620,6 +625,7 @@ impl SetupArgs {
             memory: self.memory.clone(),
             embedder: self.embedder.clone(),
             aids: self.aids.clone(),
+            final_call: true,
         }
     }
 }
@@ -689,6 +695,27 @@ pub struct EnvServeArgs {
     /// Largest message accepted, KiB.
     #[arg(long, default_value_t = 256, value_parser = at_least_one)]
     pub max_message_kb: usize,
+    /// Subtracted from the reward per doctor turn.
+    #[arg(long, default_value_t = 0.0)]
+    pub turn_cost: f64,
+    /// Subtracted from the reward per test ordered.
+    #[arg(long, default_value_t = 0.0)]
+    pub test_cost: f64,
+}
+
+/// Options of `medsim rollout`.
+#[derive(Debug, Args)]
+pub struct RolloutArgs {
+    #[command(flatten)]
+    pub common: CommonRunArgs,
+    #[command(flatten)]
+    pub split: SplitArgs,
+    /// Samples per case (the GRPO group size).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=MAX_REPEATS))]
+    pub samples: u32,
+    /// Only the first N cases of the part.
+    #[arg(long, value_parser = at_least_one)]
+    pub limit: Option<usize>,
     /// Subtracted from the reward per doctor turn.
     #[arg(long, default_value_t = 0.0)]
     pub turn_cost: f64,

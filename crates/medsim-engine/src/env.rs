@@ -136,7 +136,6 @@ pub struct Session {
     state: EnvState,
     /// Flags raised by the action being carried out (hedge, cut), reported with its result.
     action_flags: Vec<&'static str>,
-    hedged: bool,
 }
 
 impl Session {
@@ -176,7 +175,6 @@ impl Session {
             pending: None,
             episode: Some(episode),
             action_flags: Vec::new(),
-            hedged: false,
         };
         let first = session.advance().await?;
         Ok((session, first))
@@ -252,7 +250,6 @@ impl Session {
                 }
                 if is_hedge(&cut) {
                     self.action_flags.push("hedged_diagnosis");
-                    self.hedged = true;
                 }
                 arguments["primary"] = Value::String(cut);
             }
@@ -304,13 +301,10 @@ impl Session {
         let flags = self.drain_events();
         self.state.done = true;
         let verdict = episode.verdict.as_ref();
-        let correct = verdict.is_some_and(|verdict| verdict.correct) && !self.hedged;
-        let turn_cost = self.options.turn_cost * f64::from(episode.turns);
-        let test_cost = self.options.test_cost * episode.tests_ordered as f64;
-        let reward = if correct { 1.0 } else { 0.0 } - turn_cost - test_cost;
+        let reward = reward(&episode, &self.options);
         let metadata = json!({
             "flags": flags,
-            "breakdown": { "verdict": if correct { 1.0 } else { 0.0 }, "turn_cost": -turn_cost, "test_cost": -test_cost },
+            "breakdown": { "verdict": if reward.correct { 1.0 } else { 0.0 }, "turn_cost": -reward.turn_cost, "test_cost": -reward.test_cost },
             "verdict": verdict.map(|verdict| json!({ "correct": verdict.correct, "method": verdict.method, "diagnosis": verdict.diagnosis, "reason": verdict.reason })),
             "correct_diagnosis": self.case.diagnosis,
             "stop_reason": episode.stop_reason,
@@ -324,7 +318,7 @@ impl Session {
             done: true,
             ..Observation::default()
         };
-        Ok(StepResult { observation, reward, done: true, metadata })
+        Ok(StepResult { observation, reward: reward.value, done: true, metadata })
     }
 
     /// Flags from the events since the last step.
@@ -368,6 +362,87 @@ impl Drop for Session {
             task.abort();
         }
     }
+}
+
+/// A finished episode's reward and what it is made of.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Reward {
+    /// The reward: 1 for an accepted primary diagnosis, else 0, minus the costs.
+    pub value: f64,
+    /// The judge accepted the primary diagnosis and it was no hedge.
+    pub correct: bool,
+    /// The primary diagnosis hedged or listed (scored 0 whatever the judge said).
+    pub hedged: bool,
+    /// Subtracted for turns.
+    pub turn_cost: f64,
+    /// Subtracted for tests.
+    pub test_cost: f64,
+}
+
+/// The environment's reward for a finished episode: only the last primary diagnosis counts, and
+/// a hedge or list in it scores 0.
+pub fn reward(episode: &Episode, options: &EnvOptions) -> Reward {
+    let primary = episode.events.iter().rev().find_map(|event| match &event.kind {
+        EventKind::Diagnosis { diagnosis, .. } => Some(diagnosis.primary.as_str()),
+        _ => None,
+    });
+    let hedged = primary.is_some_and(is_hedge);
+    let correct = episode.verdict.as_ref().is_some_and(|verdict| verdict.correct) && !hedged;
+    let turn_cost = options.turn_cost * f64::from(episode.turns);
+    let test_cost = options.test_cost * episode.tests_ordered as f64;
+    Reward { value: if correct { 1.0 } else { 0.0 } - turn_cost - test_cost, correct, hedged, turn_cost, test_cost }
+}
+
+/// What `rollouts.jsonl` sums up.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RolloutSummary {
+    /// Episodes.
+    pub episodes: usize,
+    /// Cases (groups).
+    pub groups: usize,
+    /// Mean reward.
+    pub mean_reward: f64,
+    /// Groups whose rewards differ (the only ones that carry a learning signal in GRPO).
+    pub groups_with_signal: usize,
+}
+
+/// Writes `rollouts.jsonl` beside a run's log: each episode's reward and its advantage within
+/// its group (the samples of one case): `(reward − mean) / (standard deviation + 1e-6)`, 0 when
+/// the group's rewards are all equal. Episodes that ended in an error are left out.
+pub fn write_rollouts(
+    directory: &std::path::Path,
+    options: &EnvOptions,
+) -> Result<RolloutSummary, crate::run::RunError> {
+    use crate::runlog::{Outcome, RunDir};
+    let mut groups: std::collections::BTreeMap<String, Vec<(u32, Reward, u32, usize)>> = Default::default();
+    RunDir::new(directory).visit_episodes(|record| {
+        if record.outcome != Outcome::Error {
+            let reward = reward(&record.episode, options);
+            let entry = (record.repeat, reward, record.episode.turns, record.episode.tests_ordered);
+            groups.entry(record.case_id.clone()).or_default().push(entry);
+        }
+    })?;
+    let mut text = String::new();
+    let mut summary = RolloutSummary { groups: groups.len(), ..RolloutSummary::default() };
+    for (case_id, samples) in &groups {
+        let n = samples.len() as f64;
+        let mean = samples.iter().map(|sample| sample.1.value).sum::<f64>() / n;
+        let sd = (samples.iter().map(|sample| (sample.1.value - mean).powi(2)).sum::<f64>() / n).sqrt();
+        summary.groups_with_signal += usize::from(sd > 1e-12);
+        for (repeat, reward, turns, tests) in samples {
+            let advantage = if sd > 1e-12 { (reward.value - mean) / (sd + 1e-6) } else { 0.0 };
+            summary.episodes += 1;
+            summary.mean_reward += reward.value;
+            let row = json!({"case_id": case_id, "repeat": repeat, "reward": reward.value, "advantage": advantage, "group_mean": mean, "group_size": samples.len(), "correct": reward.correct, "hedged": reward.hedged, "turns": turns, "tests_ordered": tests});
+            text.push_str(&row.to_string());
+            text.push('\n');
+        }
+    }
+    summary.mean_reward /= summary.episodes.max(1) as f64;
+    let path = directory.join("rollouts.jsonl");
+    std::fs::write(&path, text)
+        .map_err(|source| crate::run::RunError::Io { path: path.display().to_string(), source })?;
+    Ok(summary)
 }
 
 /// JSON Schemas of the action, the observation and the state.

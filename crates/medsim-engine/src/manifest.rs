@@ -53,6 +53,8 @@ pub enum RunKind {
     LearningCurve,
     /// One arm of `medsim ablate`.
     AblationArm,
+    /// `medsim rollout`: k samples per case of a policy, with rewards and advantages.
+    Rollout,
 }
 
 /// run.json.

@@ -114,6 +114,14 @@ pub struct Setup {
     /// The consultation aids as given (`none` when none).
     #[serde(default = "no_aids")]
     pub aids: String,
+    /// When the budget runs out without a diagnosis, ask once more for one. Off in the RL
+    /// environment and rollouts: the budget then ends the episode with no diagnosis.
+    #[serde(default = "yes")]
+    pub final_call: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Default for Setup {
@@ -132,6 +140,7 @@ impl Default for Setup {
             memory: None,
             embedder: None,
             aids: no_aids(),
+            final_call: true,
         }
     }
 }
@@ -144,7 +153,7 @@ impl Setup {
             routing: if self.strict_agentclinic { Routing::Strict } else { Routing::Tolerant },
             images: self.images,
             aids: Aids::parse(&self.aids)?,
-            final_call: true,
+            final_call: self.final_call,
         })
     }
 }

@@ -8,10 +8,12 @@ use medsim_core::LoadOptions;
 use medsim_engine::assemble::StrategySetup;
 use medsim_engine::env::EnvOptions;
 use medsim_engine::export::{Format, export};
-use medsim_engine::learning::{SplitPart, split_parts};
+use medsim_engine::learning::{self, SplitPart, split_parts};
+use medsim_engine::manifest::RunKind;
+use medsim_engine::run::RunPlan;
 use medsim_server::env::{EnvConfig, EnvServer};
 
-use crate::cli::{EnvServeArgs, ExportArgs};
+use crate::cli::{EnvServeArgs, ExportArgs, RolloutArgs};
 use crate::context::Context;
 use crate::{BadInput, Exit};
 
@@ -67,6 +69,55 @@ pub fn serve(args: EnvServeArgs, ctx: &Context) -> Result<Exit> {
         medsim_server::env::serve(server, listener).await
     })?;
     Ok(Exit::Ok)
+}
+
+/// `medsim rollout`.
+pub fn rollout(args: RolloutArgs, ctx: &Context) -> Result<Exit> {
+    let started = std::time::Instant::now();
+    let common = &args.common;
+    let mut setup = common.setup.to_setup();
+    // As in the environment: the budget ends the episode, with no extra call.
+    setup.final_call = false;
+    let dataset = ctx.store.load(&common.dataset, LoadOptions::default())?;
+    let mut split = args.split.to_split();
+    split.part.get_or_insert(SplitPart::Train);
+    let (mut cases, split_record) = learning::apply_split(dataset.cases.clone(), &dataset.cases, &split);
+    if let Some(limit) = args.limit {
+        cases.truncate(limit);
+    }
+    let directory = common
+        .out
+        .clone()
+        .unwrap_or_else(|| medsim_engine::run::default_directory(&format!("rollout-{}", common.dataset)));
+    let session = ctx.session(&setup, &common.cache)?;
+    let (strategy, memory) = learning::evaluation_strategy(&setup, None, &dataset, &cases, None)?;
+    let plan = RunPlan {
+        directory: directory.clone(),
+        dataset_spec: crate::datasets::recorded_spec(&common.dataset),
+        cases,
+        repeats: args.samples,
+        seed: common.seed,
+        concurrency: common.concurrency,
+        resume: learning::holds_run(&directory),
+        retry_errors: false,
+        kind: RunKind::Rollout,
+        arm: None,
+        memory_size: None,
+        strategies: Some(serde_json::json!(strategy.strategies)),
+        split: split_record,
+        memory,
+        learner: None,
+    };
+    let assembler = session.assembler(&setup, strategy)?;
+    let outcome = session.execute(&plan, &dataset, &assembler)?;
+    let options = EnvOptions { turn_cost: args.turn_cost, test_cost: args.test_cost, ..EnvOptions::default() };
+    let rollouts = medsim_engine::env::write_rollouts(&directory, &options)?;
+    println!(
+        "{} episode(s) of {} case(s): mean reward {:.3}; {} group(s) with differing rewards (a learning signal)",
+        rollouts.episodes, rollouts.groups, rollouts.mean_reward, rollouts.groups_with_signal
+    );
+    eprintln!("wrote {} (rollouts.jsonl) in {:.1}s", directory.display(), started.elapsed().as_secs_f64());
+    Ok(super::run::completeness(&outcome))
 }
 
 /// `medsim export`.

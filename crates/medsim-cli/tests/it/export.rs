@@ -123,3 +123,60 @@ fn exports_have_trls_columns_the_doctors_view_and_no_held_out_case() {
     assert_eq!(trained.len(), 3);
     assert!(trained.iter().all(|row| train_cases.contains(&row["case_id"].as_str().unwrap())));
 }
+
+const POLICY: &str = r#"
+rules:
+  - when: { role: doctor }
+    index: call
+    cycle: true
+    replies: ["DIAGNOSIS READY: Right answer", "DIAGNOSIS READY: Wrong answer", "DIAGNOSIS READY: Right answer or wrong answer"]
+  - when: { role: judge, any: "(?im)doctor.s diagnosis: Right answer\\s*$" }
+    reply: "Yes"
+  - when: { role: judge }
+    reply: "No"
+"#;
+
+#[test]
+fn rollouts_record_rewards_and_group_normalised_advantages() {
+    let directory = tempfile::tempdir().unwrap();
+    let root = directory.path();
+    let server = start_server_with(root, POLICY);
+    let config = root.join("medsim.toml");
+    std::fs::write(
+        &config,
+        format!("[providers.s]\nbase_url = \"{}/v1\"\n[roles]\npatient = \"s/p\"\njudge = \"s/j\"\n", server.base),
+    )
+    .unwrap();
+    let out = root.join("rollout");
+    let args = ["rollout", "--config", config.to_str().unwrap(), "--doctor-model", "s/policy", "--samples", "3"];
+    let mut args = args.to_vec();
+    args.extend(["--limit", "2", "--concurrency", "1", "--out", out.to_str().unwrap()]);
+    let output = medsim(root, &args);
+    assert_eq!(output.code, 0, "{}", output.stderr);
+    assert!(
+        output.stdout.contains("6 episode(s) of 2 case(s)")
+            && output.stdout.contains("2 group(s) with differing rewards"),
+        "{}",
+        output.stdout
+    );
+    let run: Value = serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
+    assert_eq!(
+        (run["kind"].as_str(), run["setup"]["final_call"].as_bool(), run["split"]["part"].as_str()),
+        (Some("rollout"), Some(false), Some("train"))
+    );
+    let rollouts = rows(&out.join("rollouts.jsonl"));
+    assert_eq!(rollouts.len(), 6);
+    let mut by_case: std::collections::BTreeMap<String, Vec<&Value>> = Default::default();
+    for row in &rollouts {
+        by_case.entry(row["case_id"].as_str().unwrap().to_owned()).or_default().push(row);
+    }
+    for (case, group) in by_case {
+        let rewards: Vec<f64> = group.iter().map(|row| row["reward"].as_f64().unwrap()).collect();
+        assert_eq!(rewards.iter().filter(|reward| **reward == 1.0).count(), 1, "{case}: {rewards:?}");
+        let advantages: f64 = group.iter().map(|row| row["advantage"].as_f64().unwrap()).sum();
+        assert!(advantages.abs() < 1e-4, "{case}: advantages sum to 0");
+        let best = group.iter().find(|row| row["reward"] == 1.0).unwrap();
+        assert!((best["advantage"].as_f64().unwrap() - 2f64.sqrt()).abs() < 1e-3, "{best}");
+        assert_eq!(group.iter().filter(|row| row["hedged"] == true).count(), 1, "the hedge is flagged: {group:?}");
+    }
+}
