@@ -322,3 +322,20 @@ async fn sessions_are_limited_and_a_dropped_client_frees_its_own() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test]
+async fn requested_images_arrive_as_data_urls_with_the_next_observation() {
+    let running = start(EnvOptions::default(), 6, None, 4).await;
+    let mut socket = connect(&running).await;
+    let first = call(&mut socket, reset("cardio-01")).await;
+    assert_eq!(first["data"]["observation"]["images_available"], true);
+    assert!(first["data"]["observation"]["images"].as_array().unwrap().is_empty(), "no image before it is asked for");
+    let shown = call(&mut socket, step("request_images", json!({}))).await;
+    let images = shown["data"]["observation"]["images"].as_array().unwrap();
+    assert_eq!(images.len(), 1, "{shown}");
+    assert!(
+        images[0].as_str().unwrap().starts_with("data:image/png;base64,"),
+        "{}",
+        &images[0].as_str().unwrap()[..40]
+    );
+}

@@ -180,3 +180,19 @@ fn rollouts_record_rewards_and_group_normalised_advantages() {
         assert_eq!(group.iter().filter(|row| row["hedged"] == true).count(), 1, "the hedge is flagged: {group:?}");
     }
 }
+
+#[test]
+fn serving_beyond_loopback_needs_a_token() {
+    let directory = tempfile::tempdir().unwrap();
+    let output = crate::support::medsim_with_env(
+        directory.path(),
+        &["env", "serve", "--host", "0.0.0.0", "--port", "0"],
+        &[("MEDSIM_ENV_TOKEN", "")],
+    );
+    assert_eq!(output.code, 2, "{output:?}");
+    assert!(
+        output.stderr.contains("needs a bearer token") && output.stderr.contains("MEDSIM_ENV_TOKEN"),
+        "{}",
+        output.stderr
+    );
+}
