@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command: formatting, lints with warnings denied, a fresh model install, the whole test
-# suite, the Python clients (OpenEnv, datasets) against real medsim processes, and a short fuzzing
-# run of every parser.
+# suite, the Python clients (OpenEnv, datasets) against real medsim processes, the run viewer in a
+# real browser, and a short fuzzing run of every parser.
 # Tests read the public AgentClinic files from ../shared/datasets/agentclinic/ beside the
 # repository, and the embedded model and embedder, which this script installs on first run
 # (`medsim models pull`, about 580 MB, checksums verified).
@@ -25,5 +25,7 @@ cargo test --workspace --locked
 # Outside clients, installed here into target/pyenv from PyPI: OpenEnv's generic client plays
 # episodes against `medsim env serve`, and exported training files load with `datasets`.
 ./scripts/python-tests.sh
+# The run viewer in Debian's headless Chromium (installed by scripts/browser-setup.sh), via WebDriver.
+./scripts/browser-tests.sh
 # Coverage-guided fuzzing of the parsers, 30 s per target (see fuzz/README.md for longer runs).
 ./scripts/fuzz.sh 30

@@ -196,6 +196,19 @@ Examples:
         #[command(flatten)]
         cache: CacheArgs,
     },
+    /// The run viewer in the browser: runs, summaries with charts, episodes, transcripts.
+    #[command(after_help = "Example: medsim serve --runs runs --port 8080, then open http://127.0.0.1:8080")]
+    Serve {
+        /// The directory of run directories.
+        #[arg(long, default_value = "runs")]
+        runs: PathBuf,
+        /// Address to listen on (loopback by default: anyone who can reach it can read the runs).
+        #[arg(long, default_value = "127.0.0.1")]
+        host: std::net::IpAddr,
+        /// Port (0: any free port, printed at start).
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+    },
     /// The clinic as a reinforcement-learning environment (OpenEnv protocol).
     #[command(subcommand)]
     Env(EnvCommand),

@@ -120,6 +120,30 @@ pub fn rollout(args: RolloutArgs, ctx: &Context) -> Result<Exit> {
     Ok(super::run::completeness(&outcome))
 }
 
+/// `medsim serve`.
+pub fn serve_runs(runs: std::path::PathBuf, host: std::net::IpAddr, port: u16) -> Result<Exit> {
+    if !runs.is_dir() {
+        return Err(BadInput(format!(
+            "--runs {}: not a directory\n  hint: runs land under runs/ by default; pass --runs DIR",
+            runs.display()
+        ))
+        .into());
+    }
+    if !host.is_loopback() {
+        eprintln!("warning: serving on {host}: anyone who can reach this address can read the runs");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind((host, port)).await?;
+        println!("medsim serve: http://{} (runs in {})", listener.local_addr()?, runs.display());
+        use std::io::Write as _;
+        std::io::stdout().flush()?;
+        let config = Arc::new(medsim_server::web::WebConfig { runs });
+        medsim_server::web::serve(config, listener).await
+    })?;
+    Ok(Exit::Ok)
+}
+
 /// `medsim export`.
 pub fn export_runs(args: ExportArgs) -> Result<Exit> {
     let format = match args.format.as_str() {

@@ -55,6 +55,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Play { seat, consult: args } => consult::play(seat, args, &context()?),
         Command::Env(crate::cli::EnvCommand::Serve(args)) => env::serve(*args, &context()?),
         Command::Export(args) => env::export_runs(args),
+        Command::Serve { runs, host, port } => env::serve_runs(runs, host, port),
         Command::Rollout(args) => env::rollout(*args, &context()?),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "medsim", &mut std::io::stdout());

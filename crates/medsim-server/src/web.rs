@@ -1,0 +1,225 @@
+//! `medsim serve`: the run viewer in the browser. The page (HTML, CSS, JavaScript) is compiled
+//! into the binary and fetches JSON from `/api`; it needs no network.
+//!
+//! - `GET /api/runs`: every run directory under `--runs` (up to three levels deep, so the
+//!   `train/`, `curve-N/` and arm directories of `learn` and `ablate` are listed too).
+//! - `GET /api/run?run=PATH`: run.json and the summary (computed from the log).
+//! - `GET /api/episodes?run=PATH[&outcome=correct|incorrect|error][&tag=T][&case=TEXT]`: one
+//!   row per episode.
+//! - `GET /api/episode?run=PATH&case=ID&repeat=N`: one episode's record, every event.
+//!
+//! `PATH` is relative to `--runs`, made of plain names: nothing outside `--runs` is readable.
+//! A missing or damaged run answers with a JSON `{"error"}` the page shows.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use medsim_engine::run::summarise_log;
+use medsim_engine::runlog::{Outcome, RunDir};
+use serde_json::{Value, json};
+
+/// What the viewer serves.
+pub struct WebConfig {
+    /// The directory of run directories.
+    pub runs: PathBuf,
+}
+
+const INDEX: &str = include_str!("web/index.html");
+const SCRIPT: &str = include_str!("web/app.js");
+const STYLE: &str = include_str!("web/app.css");
+
+/// The router (tests drive it without a socket).
+pub fn app(config: Arc<WebConfig>) -> Router {
+    let asset = |kind: &'static str, body: &'static str| {
+        move || async move { ([(header::CONTENT_TYPE, kind)], body).into_response() }
+    };
+    Router::new()
+        .route("/", get(asset("text/html; charset=utf-8", INDEX)))
+        .route("/app.js", get(asset("text/javascript; charset=utf-8", SCRIPT)))
+        .route("/app.css", get(asset("text/css; charset=utf-8", STYLE)))
+        .route("/api/runs", get(runs))
+        .route("/api/run", get(run))
+        .route("/api/episodes", get(episodes))
+        .route("/api/episode", get(episode))
+        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
+        .with_state(config)
+}
+
+/// Serves until the listener fails.
+pub async fn serve(config: Arc<WebConfig>, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+    axum::serve(listener, app(config)).await
+}
+
+fn problem(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({"error": message.into()}))).into_response()
+}
+
+/// The run directory a request names, if it is a plain relative path inside `--runs` that
+/// holds a run.
+fn resolve(config: &WebConfig, query: &HashMap<String, String>) -> Result<PathBuf, (StatusCode, String)> {
+    let Some(relative) = query.get("run") else {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            "run: expected the run's path under --runs, e.g. ?run=1764000000-builtin".into(),
+        ));
+    };
+    let plain = |part: &str| {
+        !part.is_empty()
+            && part != "."
+            && part != ".."
+            && part.chars().all(|c| c.is_alphanumeric() || "._-".contains(c))
+    };
+    if !relative.split('/').all(plain) {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            format!("run {relative:?}: expected names of letters, digits, '.', '_' or '-' separated by '/'"),
+        ));
+    }
+    let path = config.runs.join(relative);
+    if !RunDir::new(&path).run_json().is_file() {
+        return Err((
+            StatusCode::NOT_FOUND,
+            format!("run {relative:?}: no run.json there (not a run directory, or it was moved)"),
+        ));
+    }
+    Ok(path)
+}
+
+/// Run directories under `root`, at most `depth` levels down, as paths relative to it.
+fn find_runs(root: &Path, relative: &Path, depth: usize, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(root.join(relative)) else { return };
+    let mut children: Vec<PathBuf> =
+        entries.flatten().filter(|entry| entry.path().is_dir()).map(|entry| relative.join(entry.file_name())).collect();
+    children.sort();
+    for child in children {
+        if root.join(&child).join("run.json").is_file() {
+            out.push(child.clone());
+        }
+        if depth > 1 {
+            find_runs(root, &child, depth - 1, out);
+        }
+    }
+}
+
+async fn runs(State(config): State<Arc<WebConfig>>) -> Response {
+    let mut found = Vec::new();
+    find_runs(&config.runs, Path::new(""), 3, &mut found);
+    let rows: Vec<Value> = found
+        .iter()
+        .map(|relative| {
+            let directory = config.runs.join(relative);
+            let run_dir = RunDir::new(&directory);
+            let path = relative.to_string_lossy().replace('\\', "/");
+            match (run_dir.read_run().map_err(|error| error.to_string()), summarise_log(&run_dir).map_err(|error| error.to_string())) {
+                (Ok(run), Ok((summary, _))) => json!({
+                    "run": path,
+                    "kind": run["kind"],
+                    "dataset": run["dataset"]["name"],
+                    "doctor": run["roles"]["doctor"]["model"],
+                    "strategy": run["setup"]["strategy"],
+                    "planned": run["cases"].as_array().map(Vec::len).unwrap_or(0) as u64 * run["repeats"].as_u64().unwrap_or(1),
+                    "episodes": summary.episodes,
+                    "accuracy": summary.accuracy,
+                    "errors": summary.errors,
+                    "cost_usd": summary.cost_usd,
+                }),
+                (Err(error), _) | (_, Err(error)) => json!({"run": path, "error": error}),
+            }
+        })
+        .collect();
+    Json(json!({"root": config.runs, "runs": rows})).into_response()
+}
+
+async fn run(State(config): State<Arc<WebConfig>>, Query(query): Query<HashMap<String, String>>) -> Response {
+    let directory = match resolve(&config, &query) {
+        Ok(directory) => directory,
+        Err((status, message)) => return problem(status, message),
+    };
+    let run_dir = RunDir::new(&directory);
+    let run = match run_dir.read_run() {
+        Ok(run) => run,
+        Err(error) => return problem(StatusCode::UNPROCESSABLE_ENTITY, format!("run.json cannot be read: {error}")),
+    };
+    match summarise_log(&run_dir) {
+        Ok((summary, repeated)) => {
+            let extra = |name: &str| std::fs::read_to_string(directory.join(name)).ok();
+            Json(json!({"run": run, "summary": summary, "repeated": repeated, "curve": extra("curve.md"), "ablation": extra("ablation.md")}))
+                .into_response()
+        }
+        Err(error) => problem(StatusCode::UNPROCESSABLE_ENTITY, format!("the episode log cannot be read: {error}")),
+    }
+}
+
+/// The doctor's final diagnosis in an episode, if any.
+fn diagnosis_of(record: &medsim_engine::runlog::EpisodeRecord) -> Option<String> {
+    record.episode.verdict.as_ref().map(|verdict| verdict.diagnosis.clone())
+}
+
+async fn episodes(State(config): State<Arc<WebConfig>>, Query(query): Query<HashMap<String, String>>) -> Response {
+    let directory = match resolve(&config, &query) {
+        Ok(directory) => directory,
+        Err((status, message)) => return problem(status, message),
+    };
+    let outcome = query.get("outcome").filter(|text| !text.is_empty()).cloned();
+    let tag = query.get("tag").filter(|text| !text.is_empty()).cloned();
+    let case = query.get("case").map(|text| text.to_lowercase()).filter(|text| !text.is_empty());
+    let mut rows = Vec::new();
+    let visited = RunDir::new(&directory).visit_episodes(|record| {
+        let name = match record.outcome {
+            Outcome::Correct => "correct",
+            Outcome::Incorrect => "incorrect",
+            Outcome::Error => "error",
+        };
+        let keep = outcome.as_deref().is_none_or(|wanted| wanted == name)
+            && tag.as_ref().is_none_or(|wanted| record.tags.contains(wanted))
+            && case.as_ref().is_none_or(|wanted| record.case_id.to_lowercase().contains(wanted));
+        if keep {
+            rows.push(json!({
+                "case_id": record.case_id,
+                "repeat": record.repeat,
+                "outcome": name,
+                "tags": record.tags,
+                "turns": record.episode.turns,
+                "tests_ordered": record.episode.tests_ordered,
+                "cost_usd": record.episode.cost_usd,
+                "diagnosis": diagnosis_of(&record),
+            }));
+        }
+    });
+    match visited {
+        Ok(()) => Json(json!({"episodes": rows})).into_response(),
+        Err(error) => problem(StatusCode::UNPROCESSABLE_ENTITY, format!("the episode log cannot be read: {error}")),
+    }
+}
+
+async fn episode(State(config): State<Arc<WebConfig>>, Query(query): Query<HashMap<String, String>>) -> Response {
+    let directory = match resolve(&config, &query) {
+        Ok(directory) => directory,
+        Err((status, message)) => return problem(status, message),
+    };
+    let (Some(case), Some(repeat)) = (query.get("case"), query.get("repeat").and_then(|text| text.parse::<u32>().ok()))
+    else {
+        return problem(StatusCode::BAD_REQUEST, "case and repeat: expected ?case=ID&repeat=N");
+    };
+    let mut found = None;
+    let visited = RunDir::new(&directory).visit_episodes(|record| {
+        if found.is_none() && record.case_id == *case && record.repeat == repeat {
+            found = Some(record);
+        }
+    });
+    match (visited, found) {
+        (Err(error), _) => {
+            problem(StatusCode::UNPROCESSABLE_ENTITY, format!("the episode log cannot be read: {error}"))
+        }
+        (Ok(()), None) => {
+            problem(StatusCode::NOT_FOUND, format!("no episode of case {case:?}, repeat {repeat} in this run"))
+        }
+        (Ok(()), Some(record)) => Json(serde_json::to_value(&record).unwrap_or(Value::Null)).into_response(),
+    }
+}

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The run viewer in a real browser: installs Debian's Chromium and ChromeDriver if missing
+# (scripts/browser-setup.sh), makes a run against the scripted model server, serves it with
+# `medsim serve`, and drives the pages with Selenium (python/browser_test.py). Screenshots go to
+# target/browser-screenshots/. MEDSIM is the binary (default: target/debug/medsim).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+medsim=${MEDSIM:-$root/target/debug/medsim}
+"$root/scripts/browser-setup.sh"
+python=$("$root/scripts/python-env.sh")
+work=$(mktemp -d)
+pids=()
+cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+cat > "$work/script.yaml" <<'YAML'
+rules:
+  - when: { role: doctor }
+    turn_from: "You have asked (\\d+) questions"
+    replies: ["What brings you in today?", "REQUEST TEST: Serum glucose", "DIAGNOSIS READY: Diabetic ketoacidosis"]
+  - when: { role: patient }
+    reply: "I have been very thirsty for a week."
+  - when: { role: judge }
+    reply: "No"
+YAML
+"$medsim" --cache-dir "$work/cache" llm serve-script "$work/script.yaml" > "$work/script.out" 2>/dev/null &
+pids+=($!)
+for _ in $(seq 100); do grep -q http "$work/script.out" 2>/dev/null && break; sleep 0.1; done
+base=$(grep -o 'http://[^ ]*' "$work/script.out" | head -1)
+printf '[providers.s]\nbase_url = "%s/v1"\n[roles]\ndoctor = "s/doctor"\npatient = "s/patient"\njudge = "s/judge"\n' "$base" > "$work/medsim.toml"
+mkdir -p "$work/runs/broken"
+echo '{ damaged' > "$work/runs/broken/run.json"
+"$medsim" --cache-dir "$work/cache" run --config "$work/medsim.toml" --cases endo-01,cardio-01,derm-01 \
+  --out "$work/runs/study" > /dev/null 2>&1
+"$medsim" serve --runs "$work/runs" --port 0 > "$work/serve.out" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do grep -q http "$work/serve.out" 2>/dev/null && break; sleep 0.1; done
+url=$(grep -o 'http://[^ ]*' "$work/serve.out" | head -1)
+"$python" "$root/python/browser_test.py" "$url" study "$root/target/browser-screenshots"
