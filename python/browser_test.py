@@ -1,7 +1,9 @@
 """The run viewer in a real browser: Debian's headless Chromium driven through ChromeDriver
 (WebDriver, via Selenium). Opens each page, checks what it shows, and saves screenshots.
 
-    python python/browser_test.py http://127.0.0.1:8080 RUN_PATH SCREENSHOT_DIR
+    python python/browser_test.py http://127.0.0.1:8080 RUN_PATH SCREENSHOT_DIR [REPORT_HTML]
+
+With REPORT_HTML (written by `medsim report`), the same checks run on the file, offline.
 """
 
 import os
@@ -14,6 +16,7 @@ from selenium.webdriver.support import expected_conditions as ready
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 base, run, shots = sys.argv[1], sys.argv[2], sys.argv[3]
+report = sys.argv[4] if len(sys.argv) > 4 else None
 os.makedirs(shots, exist_ok=True)
 options = webdriver.ChromeOptions()
 options.binary_location = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -62,6 +65,19 @@ try:
     error = wait.until(ready.presence_of_element_located((By.ID, "error")))
     assert "no run.json" in error.text, error.text
     shot("missing-run")
-    print(f"browser: run list, run summary with chart and filters, transcript and error page checked; screenshots in {shots}")
+    if report:
+        # The self-contained report: no server, the same pages from the embedded data.
+        driver.get("file://" + os.path.abspath(report))
+        table = wait.until(ready.presence_of_element_located((By.ID, "runs")))
+        table.find_element(By.CSS_SELECTOR, "tr.link").click()
+        wait.until(ready.presence_of_element_located((By.ID, "summary")))
+        assert len(driver.find_elements(By.CSS_SELECTOR, "#by-tag rect.bar")) >= 2
+        rows = driver.find_elements(By.CSS_SELECTOR, "#episodes tr.link")
+        assert len(rows) == 3, [row.text for row in rows]
+        rows[0].click()
+        transcript = wait.until(ready.presence_of_element_located((By.ID, "transcript")))
+        assert "verdict" in [event.get_attribute("data-type") for event in transcript.find_elements(By.CLASS_NAME, "event")]
+        shot("report-transcript")
+    print(f"browser: run list, run summary with chart and filters, transcript, error page{' and the HTML report' if report else ''} checked; screenshots in {shots}")
 finally:
     driver.quit()

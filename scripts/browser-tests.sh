@@ -36,4 +36,5 @@ echo '{ damaged' > "$work/runs/broken/run.json"
 pids+=($!)
 for _ in $(seq 100); do grep -q http "$work/serve.out" 2>/dev/null && break; sleep 0.1; done
 url=$(grep -o 'http://[^ ]*' "$work/serve.out" | head -1)
-"$python" "$root/python/browser_test.py" "$url" study "$root/target/browser-screenshots"
+"$medsim" report "$work/runs/study" -o "$work/report.html" 2>/dev/null
+"$python" "$root/python/browser_test.py" "$url" study "$root/target/browser-screenshots" "$work/report.html"

@@ -209,6 +209,15 @@ Examples:
         #[arg(long, default_value_t = 8080)]
         port: u16,
     },
+    /// Write one run's view (summary, charts, episodes, transcripts) as a self-contained HTML file.
+    #[command(after_help = "Example: medsim report runs/1764000000-builtin -o report.html")]
+    Report {
+        /// The run directory.
+        run: PathBuf,
+        /// The HTML file to write.
+        #[arg(short, long, value_name = "FILE")]
+        out: PathBuf,
+    },
     /// The clinic as a reinforcement-learning environment (OpenEnv protocol).
     #[command(subcommand)]
     Env(EnvCommand),

@@ -51,6 +51,39 @@ pub fn app(config: Arc<WebConfig>) -> Router {
         .with_state(config)
 }
 
+/// One run's view as a single self-contained HTML file (`medsim report`): the page, its script
+/// and style inline, and the run's summary, episode list and every transcript embedded as data.
+pub fn report(directory: &Path) -> Result<String, String> {
+    let run_dir = RunDir::new(directory);
+    let run = run_dir.read_run().map_err(|error| format!("run.json cannot be read: {error}"))?;
+    let (summary, repeated) =
+        summarise_log(&run_dir).map_err(|error| format!("the episode log cannot be read: {error}"))?;
+    let name = directory.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_else(|| "run".into());
+    let mut rows = Vec::new();
+    let mut records = Vec::new();
+    run_dir
+        .visit_episodes(|record| {
+            rows.push(episode_row(&record));
+            records.push(serde_json::to_value(&record).unwrap_or(Value::Null));
+        })
+        .map_err(|error| format!("the episode log cannot be read: {error}"))?;
+    let planned = run["cases"].as_array().map(Vec::len).unwrap_or(0) as u64 * run["repeats"].as_u64().unwrap_or(1);
+    let data = json!({
+        "row": {"run": name, "kind": run["kind"], "dataset": run["dataset"]["name"], "doctor": run["roles"]["doctor"]["model"], "strategy": run["setup"]["strategy"], "planned": planned, "episodes": summary.episodes, "accuracy": summary.accuracy, "errors": summary.errors, "cost_usd": summary.cost_usd},
+        "detail": {"run": run, "summary": summary, "repeated": repeated, "curve": std::fs::read_to_string(directory.join("curve.md")).ok(), "ablation": std::fs::read_to_string(directory.join("ablation.md")).ok()},
+        "rows": rows,
+        "records": records,
+    });
+    // JSON inside a script element: "</" would end it.
+    let data = data.to_string().replace("</", "<\\/");
+    let page =
+        INDEX.replace("<link rel=\"stylesheet\" href=\"/app.css\">", &format!("<style>\n{STYLE}</style>")).replace(
+            "<script src=\"/app.js\"></script>",
+            &format!("<script>window.MEDSIM_DATA = {data};</script>\n<script>\n{SCRIPT}</script>"),
+        );
+    Ok(page)
+}
+
 /// Serves until the listener fails.
 pub async fn serve(config: Arc<WebConfig>, listener: tokio::net::TcpListener) -> std::io::Result<()> {
     axum::serve(listener, app(config)).await
@@ -156,9 +189,23 @@ async fn run(State(config): State<Arc<WebConfig>>, Query(query): Query<HashMap<S
     }
 }
 
-/// The doctor's final diagnosis in an episode, if any.
-fn diagnosis_of(record: &medsim_engine::runlog::EpisodeRecord) -> Option<String> {
-    record.episode.verdict.as_ref().map(|verdict| verdict.diagnosis.clone())
+/// One row of the episode list.
+fn episode_row(record: &medsim_engine::runlog::EpisodeRecord) -> Value {
+    let outcome = match record.outcome {
+        Outcome::Correct => "correct",
+        Outcome::Incorrect => "incorrect",
+        Outcome::Error => "error",
+    };
+    json!({
+        "case_id": record.case_id,
+        "repeat": record.repeat,
+        "outcome": outcome,
+        "tags": record.tags,
+        "turns": record.episode.turns,
+        "tests_ordered": record.episode.tests_ordered,
+        "cost_usd": record.episode.cost_usd,
+        "diagnosis": record.episode.verdict.as_ref().map(|verdict| verdict.diagnosis.clone()),
+    })
 }
 
 async fn episodes(State(config): State<Arc<WebConfig>>, Query(query): Query<HashMap<String, String>>) -> Response {
@@ -171,25 +218,12 @@ async fn episodes(State(config): State<Arc<WebConfig>>, Query(query): Query<Hash
     let case = query.get("case").map(|text| text.to_lowercase()).filter(|text| !text.is_empty());
     let mut rows = Vec::new();
     let visited = RunDir::new(&directory).visit_episodes(|record| {
-        let name = match record.outcome {
-            Outcome::Correct => "correct",
-            Outcome::Incorrect => "incorrect",
-            Outcome::Error => "error",
-        };
-        let keep = outcome.as_deref().is_none_or(|wanted| wanted == name)
+        let row = episode_row(&record);
+        let keep = outcome.as_deref().is_none_or(|wanted| row["outcome"] == wanted)
             && tag.as_ref().is_none_or(|wanted| record.tags.contains(wanted))
             && case.as_ref().is_none_or(|wanted| record.case_id.to_lowercase().contains(wanted));
         if keep {
-            rows.push(json!({
-                "case_id": record.case_id,
-                "repeat": record.repeat,
-                "outcome": name,
-                "tags": record.tags,
-                "turns": record.episode.turns,
-                "tests_ordered": record.episode.tests_ordered,
-                "cost_usd": record.episode.cost_usd,
-                "diagnosis": diagnosis_of(&record),
-            }));
+            rows.push(row);
         }
     });
     match visited {

@@ -128,6 +128,14 @@ async fn the_viewer_lists_summarises_filters_and_shows_transcripts() {
         assert!(kinds.contains(&kind), "{kind} in {kinds:?}");
     }
 
+    // The self-contained report: page, script, style and data in one file, the data unable to
+    // end its script element early.
+    let page = medsim_server::web::report(&root.path().join("study/first")).unwrap();
+    assert!(page.contains("window.MEDSIM_DATA = {") && page.contains("<style>"), "{}", &page[..200]);
+    assert_eq!((page.matches("<script").count(), page.matches("</script>").count()), (2, 2));
+    assert!(!page.contains("src=\"/app.js\""), "no request back to a server");
+    assert!(medsim_server::web::report(&root.path().join("broken")).unwrap_err().contains("run.json"));
+
     // Nothing outside --runs; clear errors for what is not there or is damaged.
     for (uri, expected) in [
         ("/api/run?run=../etc", StatusCode::BAD_REQUEST),

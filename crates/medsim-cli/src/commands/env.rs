@@ -144,6 +144,17 @@ pub fn serve_runs(runs: std::path::PathBuf, host: std::net::IpAddr, port: u16) -
     Ok(Exit::Ok)
 }
 
+/// `medsim report`.
+pub fn report(run: &std::path::Path, out: &std::path::Path) -> Result<Exit> {
+    if !medsim_engine::learning::holds_run(run) {
+        return Err(BadInput(format!("{}: not a run directory (no run.json)", run.display())).into());
+    }
+    let page = medsim_server::web::report(run).map_err(|message| BadInput(format!("{}: {message}", run.display())))?;
+    std::fs::write(out, &page).map_err(|error| anyhow::anyhow!("cannot write {}: {error}", out.display()))?;
+    eprintln!("wrote {} ({} KB)", out.display(), page.len() / 1024);
+    Ok(Exit::Ok)
+}
+
 /// `medsim export`.
 pub fn export_runs(args: ExportArgs) -> Result<Exit> {
     let format = match args.format.as_str() {

@@ -56,6 +56,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Env(crate::cli::EnvCommand::Serve(args)) => env::serve(*args, &context()?),
         Command::Export(args) => env::export_runs(args),
         Command::Serve { runs, host, port } => env::serve_runs(runs, host, port),
+        Command::Report { run, out } => env::report(&run, &out),
         Command::Rollout(args) => env::rollout(*args, &context()?),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "medsim", &mut std::io::stdout());

@@ -24,7 +24,25 @@ function svg(tag, attributes = {}, text) {
 
 const percent = (value) => (value * 100).toFixed(1) + "%";
 
+// A report written by `medsim report` carries its data: the same answers as the server's API.
+function embedded(path) {
+  const data = window.MEDSIM_DATA;
+  const url = new URL(path, "http://report.invalid/");
+  const query = url.searchParams;
+  if (url.pathname === "/api/runs") return { root: "this report", runs: [data.row] };
+  if (query.get("run") !== data.row.run) throw new Error(`run ${query.get("run")}: this report holds only ${data.row.run}`);
+  if (url.pathname === "/api/run") return data.detail;
+  if (url.pathname === "/api/episodes") {
+    const outcome = query.get("outcome"), tag = query.get("tag"), text = (query.get("case") || "").toLowerCase();
+    return { episodes: data.rows.filter((row) => (!outcome || row.outcome === outcome) && (!tag || row.tags.includes(tag)) && row.case_id.toLowerCase().includes(text)) };
+  }
+  const record = data.records.find((record) => record.case_id === query.get("case") && String(record.repeat) === query.get("repeat"));
+  if (!record) throw new Error(`no episode of case ${query.get("case")}, repeat ${query.get("repeat")} in this report`);
+  return record;
+}
+
 async function api(path) {
+  if (window.MEDSIM_DATA) return embedded(path);
   const response = await fetch(path);
   const body = await response.json().catch(() => ({ error: `the server answered ${response.status} without JSON` }));
   if (!response.ok || body.error) throw new Error(body.error || `the server answered ${response.status}`);
