@@ -609,6 +609,16 @@ pub struct SetupArgs {
     #[arg(long, value_name = "LIST", default_value = "none", value_parser = aids)]
     #[serde(default = "no_aids")]
     pub aids: String,
+    /// A price table (TOML) adding to or replacing entries of the built-in one
+    /// (approximate US Medicare amounts; see the README's "Cost").
+    #[arg(long, value_name = "FILE")]
+    #[serde(default)]
+    pub prices: Option<PathBuf>,
+    /// The most one case may cost, visit and tests, in the table's currency: orders above what
+    /// is left are refused and the doctor told why.
+    #[arg(long, value_name = "USD")]
+    #[serde(default)]
+    pub budget: Option<f64>,
 }
 
 impl RoleModelArgs {
@@ -648,6 +658,8 @@ impl SetupArgs {
             embedder: self.embedder.clone(),
             aids: self.aids.clone(),
             final_call: true,
+            prices: self.prices.clone(),
+            budget: self.budget,
         }
     }
 }

@@ -22,6 +22,7 @@ pub mod load;
 pub mod matching;
 pub mod measure;
 pub mod measure_eval;
+pub mod prices;
 pub mod pyrepr;
 pub mod registry;
 pub mod schema;

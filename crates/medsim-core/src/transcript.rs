@@ -156,6 +156,18 @@ pub enum EventKind {
         /// The text given to the doctor.
         text: String,
     },
+    /// A test order above what is left of the case's budget was refused (budget mode); the
+    /// doctor was told the price and what is left, and the turn counted.
+    OrderRefused {
+        /// Turn number.
+        turn: u32,
+        /// The tests ordered.
+        tests: Vec<String>,
+        /// What the order would have cost.
+        price: f64,
+        /// What was left of the budget.
+        remaining: f64,
+    },
     /// The doctor repeated an earlier action (the same tests, or the same question); it was
     /// answered from what the doctor already had, with a nudge, and counted as a turn.
     RepeatedAction {

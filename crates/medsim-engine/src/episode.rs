@@ -90,6 +90,7 @@ pub(crate) struct Consultation<'a> {
     ordered: Vec<(Vec<String>, u32, String)>,
     asked: Vec<(String, u32, String)>,
     repeated_last_turn: bool,
+    priced: Vec<medsim_core::prices::PricedTest>,
 }
 
 impl<'a> Consultation<'a> {
@@ -132,6 +133,7 @@ impl<'a> Consultation<'a> {
             ordered: Vec::new(),
             asked: Vec::new(),
             repeated_last_turn: false,
+            priced: Vec::new(),
         }
     }
 
@@ -285,8 +287,24 @@ impl<'a> Consultation<'a> {
         Guarded::Go(action)
     }
 
-    /// Test orders go to the measurement agent; returns the results' text.
+    /// Test orders go to the measurement agent; returns the results' text. In budget mode an
+    /// order above what is left is refused instead, and the doctor told why.
     async fn measure(&mut self, turn: u32, tests: &[String], request_text: &str) -> Step<String> {
+        let order: Vec<_> = match &self.config.prices {
+            Some(prices) => tests.iter().map(|test| prices.price(test)).collect(),
+            None => Vec::new(),
+        };
+        if let (Some(budget), Some(prices)) = (self.config.budget, &self.config.prices) {
+            let price: f64 = order.iter().map(|item| item.price).sum();
+            let remaining = budget - prices.visit.price - self.priced.iter().map(|item| item.price).sum::<f64>();
+            if price > remaining + 1e-9 {
+                self.recorder.push(EventKind::OrderRefused { turn, tests: tests.to_vec(), price, remaining });
+                return Ok(format!(
+                    "Order refused: it costs ${price:.0} and ${remaining:.0} of this case's ${budget:.0} budget is left. Order fewer or cheaper tests, ask the patient, or diagnose."
+                ));
+            }
+        }
+        self.priced.extend(order);
         self.tests_ordered += tests.len();
         self.recorder.push(EventKind::TestOrder { turn, tests: tests.to_vec() });
         let view = MeasurementView {
@@ -444,6 +462,11 @@ impl<'a> Consultation<'a> {
             wall_ms: self.recorder.started.elapsed().as_secs_f64() * 1000.0,
             patient_leaks,
             error: self.error,
+            care_cost: match &self.config.prices {
+                Some(prices) => prices.visit.price + self.priced.iter().map(|item| item.price).sum::<f64>(),
+                None => 0.0,
+            },
+            priced: self.priced,
             events: self.recorder.events,
         }
     }

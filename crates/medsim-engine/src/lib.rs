@@ -72,6 +72,12 @@ pub struct EpisodeConfig {
     /// An RL environment turns it off: the budget then ends the episode with no diagnosis.
     #[serde(default = "yes")]
     pub final_call: bool,
+    /// Prices of the visit and of tests (every ordered test is priced when set).
+    #[serde(skip)]
+    pub prices: Option<std::sync::Arc<medsim_core::prices::PriceTable>>,
+    /// The most a case may cost (visit and tests): orders above what is left are refused.
+    #[serde(default)]
+    pub budget: Option<f64>,
 }
 
 fn yes() -> bool {
@@ -86,6 +92,8 @@ impl Default for EpisodeConfig {
             images: ImagePolicy::OnRequest,
             aids: Aids::default(),
             final_call: true,
+            prices: None,
+            budget: None,
         }
     }
 }
@@ -184,6 +192,12 @@ pub struct Episode {
     /// The error that ended it, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Every test ordered, priced (when the run prices tests).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub priced: Vec<medsim_core::prices::PricedTest>,
+    /// What the case cost: the visit and the tests (0 when the run does not price).
+    #[serde(default)]
+    pub care_cost: f64,
     /// Everything that happened.
     pub events: Vec<Event>,
 }

@@ -408,6 +408,8 @@ pub fn failed_episode(case: &Case, message: String) -> Episode {
         wall_ms: 0.0,
         patient_leaks: 0,
         error: Some(message.clone()),
+        priced: Vec::new(),
+        care_cost: 0.0,
         events: vec![Event { t_ms: 0.0, kind: EventKind::Error { role: RoleName::Doctor, message } }],
     }
 }

@@ -462,6 +462,8 @@ mod tests {
             wall_ms: 1000.0,
             patient_leaks: usize::from(case == "leaky"),
             error: (outcome == Outcome::Error).then(|| "HTTP 500".into()),
+            priced: Vec::new(),
+            care_cost: 130.0 + 10.0 * f64::from(turns),
             events: Vec::new(),
         };
         EpisodeRecord::new(episode, repeat, tags.iter().map(|tag| (*tag).to_owned()).collect(), None)

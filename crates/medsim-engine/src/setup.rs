@@ -118,6 +118,12 @@ pub struct Setup {
     /// environment and rollouts: the budget then ends the episode with no diagnosis.
     #[serde(default = "yes")]
     pub final_call: bool,
+    /// A price table adding to or replacing entries of the built-in one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prices: Option<PathBuf>,
+    /// The most one case may cost (visit and tests), in the table's currency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<f64>,
 }
 
 fn yes() -> bool {
@@ -141,6 +147,8 @@ impl Default for Setup {
             embedder: None,
             aids: no_aids(),
             final_call: true,
+            prices: None,
+            budget: None,
         }
     }
 }
@@ -148,12 +156,28 @@ impl Default for Setup {
 impl Setup {
     /// The episode settings this setup gives.
     pub fn episode_config(&self) -> Result<EpisodeConfig, String> {
+        let mut prices = medsim_core::prices::PriceTable::builtin();
+        if let Some(path) = &self.prices {
+            let text =
+                std::fs::read_to_string(path).map_err(|error| format!("{}: cannot read: {error}", path.display()))?;
+            prices = prices.merged(medsim_core::prices::PriceTable::parse(&text, &path.display().to_string())?);
+        }
+        if let Some(budget) = self.budget
+            && budget < prices.visit.price
+        {
+            return Err(format!(
+                "--budget {budget}: below the price of one visit; the least is {} {}",
+                prices.visit.price, prices.meta.currency
+            ));
+        }
         Ok(EpisodeConfig {
             max_turns: self.max_turns,
             routing: if self.strict_agentclinic { Routing::Strict } else { Routing::Tolerant },
             images: self.images,
             aids: Aids::parse(&self.aids)?,
             final_call: self.final_call,
+            prices: Some(std::sync::Arc::new(prices)),
+            budget: self.budget,
         })
     }
 }

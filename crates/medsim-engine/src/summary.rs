@@ -121,6 +121,22 @@ pub struct Summary {
     /// (the judge model), `no_diagnosis`.
     #[serde(default)]
     pub verdicts: BTreeMap<String, usize>,
+    /// What the cases cost (visit and tests), when the run priced them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub care_cost: Option<CareCost>,
+}
+
+/// What the cases of a run cost.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CareCost {
+    /// Mean per case (visit and tests).
+    pub mean: f64,
+    /// 95 % interval of the mean (normal approximation).
+    pub ci_low: f64,
+    /// Upper end.
+    pub ci_high: f64,
+    /// Share of the tests' cost by category (analyte, panel, imaging …).
+    pub share_by_category: BTreeMap<String, f64>,
 }
 
 fn round(value: f64, places: i32) -> f64 {
@@ -184,6 +200,8 @@ pub struct Tally {
     by_bias: BTreeMap<String, Count>,
     by_repeat: BTreeMap<u32, Count>,
     by_case: BTreeMap<String, Count>,
+    care: (usize, f64, f64),
+    care_by_category: BTreeMap<String, f64>,
 }
 
 impl Tally {
@@ -202,6 +220,14 @@ impl Tally {
         self.completion_tokens += episode.tokens.completion;
         self.cost_usd += episode.cost_usd;
         self.wall_ms += episode.wall_ms;
+        if episode.care_cost > 0.0 && record.outcome != Outcome::Error {
+            self.care.0 += 1;
+            self.care.1 += episode.care_cost;
+            self.care.2 += episode.care_cost * episode.care_cost;
+            for item in &episode.priced {
+                *self.care_by_category.entry(item.category.clone()).or_insert(0.0) += item.price;
+            }
+        }
         if let Some(verdict) = &episode.verdict {
             let name = serde_json::to_value(verdict.method)
                 .ok()
@@ -283,7 +309,30 @@ impl Tally {
             by_tag: self.by_tag.iter().map(|(tag, count)| (tag.clone(), count.accuracy())).collect(),
             by_bias: self.by_bias.iter().map(|(bias, count)| (bias.clone(), count.accuracy())).collect(),
             repeats: self.repeats(),
+            care_cost: self.care_cost(),
         }
+    }
+
+    fn care_cost(&self) -> Option<CareCost> {
+        let (n, sum, squares) = self.care;
+        if n == 0 {
+            return None;
+        }
+        let mean = sum / n as f64;
+        let variance = if n > 1 { ((squares - n as f64 * mean * mean) / (n - 1) as f64).max(0.0) } else { 0.0 };
+        let half = 1.96 * (variance / n as f64).sqrt();
+        let tests: f64 = self.care_by_category.values().sum();
+        let share_by_category = self
+            .care_by_category
+            .iter()
+            .map(|(category, price)| (category.clone(), round(if tests > 0.0 { price / tests } else { 0.0 }, 4)))
+            .collect();
+        Some(CareCost {
+            mean: round(mean, 2),
+            ci_low: round((mean - half).max(0.0), 2),
+            ci_high: round(mean + half, 2),
+            share_by_category,
+        })
     }
 }
 
@@ -324,7 +373,7 @@ pub fn markdown(summary: &Summary, title: &str) -> String {
         ("tests ordered per episode", format!("{:.2}", summary.tests_per_episode)),
         ("patient leaks", summary.patient_leaks.to_string()),
         ("tokens, prompt / completion", format!("{} / {}", summary.prompt_tokens, summary.completion_tokens)),
-        ("cost", format!("${:.4}", summary.cost_usd)),
+        ("cost of model calls", format!("${:.4}", summary.cost_usd)),
         ("episode time (sum)", format!("{:.1} s", summary.episode_seconds)),
     ];
     for (name, value) in rows {
@@ -333,6 +382,17 @@ pub fn markdown(summary: &Summary, title: &str) -> String {
     if !summary.verdicts.is_empty() {
         let methods: Vec<String> = summary.verdicts.iter().map(|(method, count)| format!("{method} {count}")).collect();
         out.push_str(&format!("| verdicts by method | {} |\n", methods.join(", ")));
+    }
+    if let Some(care) = &summary.care_cost {
+        let shares: Vec<String> =
+            care.share_by_category.iter().map(|(category, share)| format!("{category} {}", percent(*share))).collect();
+        out.push_str(&format!(
+            "| care cost per case (visit and tests, 95 % CI) | ${:.0} (${:.0}–${:.0}){} |\n",
+            care.mean,
+            care.ci_low,
+            care.ci_high,
+            if shares.is_empty() { String::new() } else { format!("; tests by category: {}", shares.join(", ")) }
+        ));
     }
     if let Some(repeats) = &summary.repeats {
         out.push_str(&format!(

@@ -88,6 +88,8 @@ fn default_setup() -> Setup {
 pub fn run(args: RunArgs, ctx: &Context) -> Result<Exit> {
     let started = Instant::now();
     let chosen = choose(&args)?;
+    // Settings that cannot work (a bad price table, a budget below one visit) stop here.
+    chosen.setup.episode_config().map_err(BadInput)?;
     let dataset = ctx.store.load(&chosen.dataset_spec, LoadOptions::default())?;
     let find = |id: &String, recorded: bool| {
         dataset.case(id).cloned().ok_or_else(|| match recorded {

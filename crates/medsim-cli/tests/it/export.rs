@@ -196,3 +196,56 @@ fn serving_beyond_loopback_needs_a_token() {
         output.stderr
     );
 }
+
+#[test]
+fn runs_report_care_cost_and_refuse_a_budget_below_one_visit() {
+    let directory = tempfile::tempdir().unwrap();
+    let root = directory.path();
+    let server = start_server_with(root, SCRIPT);
+    let config = root.join("medsim.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[providers.s]\nbase_url = \"{}/v1\"\n[roles]\ndoctor = \"s/good\"\npatient = \"s/p\"\njudge = \"s/j\"\n",
+            server.base
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let out = root.join("priced");
+    let output = medsim(root, &["run", "--config", config, "--cases", "endo-01", "--out", out.to_str().unwrap()]);
+    assert_eq!(output.code, 0, "{}", output.stderr);
+    assert!(output.stdout.contains("care cost per case (visit and tests, 95 % CI) | $134"), "{}", output.stdout);
+    let summary: Value = serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["care_cost"]["mean"], 134.0, "{summary}");
+    assert_eq!(summary["care_cost"]["share_by_category"]["analyte"], 1.0);
+
+    let low = medsim(
+        root,
+        &["run", "--config", config, "--cases", "endo-01", "--budget", "50", "--out", root.join("x").to_str().unwrap()],
+    );
+    assert_eq!(low.code, 2, "{low:?}");
+    assert!(low.stderr.contains("--budget 50: below the price of one visit; the least is 130 USD"), "{}", low.stderr);
+    let prices = root.join("prices.toml");
+    std::fs::write(&prices, "[meta]\ncurrency = \"USD\"\nyear = 2025\nsource = \"test\"\n[visit]\nprice = -5\n[category]\nanalyte = 1\npanel = 1\nimaging = 1\nexamination = 0\nvital = 0\nother = 1\n").unwrap();
+    let bad = medsim(
+        root,
+        &[
+            "run",
+            "--config",
+            config,
+            "--cases",
+            "endo-01",
+            "--prices",
+            prices.to_str().unwrap(),
+            "--out",
+            root.join("y").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(bad.code, 2, "{bad:?}");
+    assert!(
+        bad.stderr.contains("prices.toml:6: visit.price: expected a price of 0 or more, found -5"),
+        "{}",
+        bad.stderr
+    );
+}

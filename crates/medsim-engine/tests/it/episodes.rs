@@ -504,3 +504,41 @@ async fn the_aids_answer_repeats_from_what_the_doctor_has_and_keep_notes() {
     assert_eq!(by_role(&requests, "patient").len(), 2);
     assert!(!text_of(by_role(&requests, "doctor")[0]).contains("Start by asking"));
 }
+
+#[tokio::test]
+async fn tests_are_priced_and_an_order_over_the_budget_is_refused() {
+    const SCRIPT: &str = r#"
+rules:
+  - when: { role: doctor }
+    turn_from: "You have asked (\\d+) questions"
+    replies: ["REQUEST TEST: CT head", "REQUEST TEST: Serum glucose", "DIAGNOSIS READY: Diabetic ketoacidosis"]
+  - when: { role: judge }
+    reply: "Yes"
+"#;
+    let prices = Arc::new(medsim_core::prices::PriceTable::builtin());
+    let config = EpisodeConfig { prices: Some(prices.clone()), budget: Some(140.0), ..EpisodeConfig::default() };
+    let (episode, requests) = run_with(SCRIPT, "endo-01", config, Protocol::Agentclinic).await;
+    let refused: Vec<&EventKind> = episode
+        .events
+        .iter()
+        .map(|event| &event.kind)
+        .filter(|kind| matches!(kind, EventKind::OrderRefused { .. }))
+        .collect();
+    assert_eq!(refused.len(), 1, "{:?}", episode.events);
+    if let EventKind::OrderRefused { tests, price, remaining, .. } = refused[0] {
+        assert_eq!((tests.as_slice(), *price, *remaining), (&["CT head".to_owned()][..], 110.0, 10.0));
+    }
+    // The doctor was told, and its next, cheaper order went ahead.
+    let doctor = by_role(&requests, "doctor");
+    assert!(text_of(doctor[1]).contains("Order refused: it costs $110 and $10"), "{}", text_of(doctor[1]));
+    assert_eq!(episode.tests_ordered, 1);
+    assert_eq!(episode.priced.len(), 1);
+    assert_eq!((episode.priced[0].item.as_str(), episode.priced[0].price), ("analyte:glucose", 4.0));
+    assert_eq!(episode.care_cost, 134.0, "the visit and the glucose");
+    assert_eq!(episode.stop_reason, StopReason::Diagnosed);
+
+    // Without a budget the same orders both go ahead and both are priced.
+    let config = EpisodeConfig { prices: Some(prices), ..EpisodeConfig::default() };
+    let (episode, _) = run_with(SCRIPT, "endo-01", config, Protocol::Agentclinic).await;
+    assert_eq!((episode.tests_ordered, episode.care_cost), (2, 244.0));
+}

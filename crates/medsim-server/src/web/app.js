@@ -98,7 +98,8 @@ async function runView(path) {
     card("95% interval", accuracy.judged ? `${percent(accuracy.ci_low)}–${percent(accuracy.ci_high)}` : "n/a"),
     card("episodes", `${summary.episodes}`), card("errors", `${summary.errors}`),
     card("mean turns", summary.mean_turns.toFixed(1)), card("tests / episode", summary.tests_per_episode.toFixed(1)),
-    card("tokens", `${summary.prompt_tokens + summary.completion_tokens}`), card("cost", "$" + summary.cost_usd.toFixed(4)));
+    card("tokens", `${summary.prompt_tokens + summary.completion_tokens}`), card("model cost", "$" + summary.cost_usd.toFixed(4)),
+    ...(summary.care_cost ? [card("care cost / case", `$${summary.care_cost.mean.toFixed(0)} ($${summary.care_cost.ci_low.toFixed(0)}–$${summary.care_cost.ci_high.toFixed(0)})`)] : []));
   const parts = [el("h2", {}, path), el("p", { class: "muted" }, `${data.run.dataset?.name ?? ""} · doctor ${data.run.roles?.doctor?.model ?? "-"} · strategy ${data.run.setup?.strategy ?? "baseline"}`), cards];
   if (Object.keys(summary.by_tag).length) parts.push(accuracyChart("Accuracy by tag (bars) with 95% intervals", summary.by_tag, "by-tag"));
   if (Object.keys(summary.by_bias).length) parts.push(accuracyChart("Accuracy by bias", summary.by_bias, "by-bias"));
@@ -132,6 +133,7 @@ function describe(event) {
     case "test_order": return ["tests", `[turn ${event.turn}] tests ordered: ${event.tests.join(", ")}`];
     case "test_results": return ["tests", `results:\n${event.text}`];
     case "image_request": return ["tests", event.note || `${event.sent} image(s) shown`];
+    case "order_refused": return ["failure", `[turn ${event.turn}] order refused: ${event.tests.join(", ")} would cost $${event.price.toFixed(0)}, $${event.remaining.toFixed(0)} of the budget left`];
     case "repeated_action": return ["failure", `[turn ${event.turn}] repeated the ${event.repeated} of turn ${event.first_turn}`];
     case "leak": return ["failure", `[turn ${event.turn}] the ${event.role} named the diagnosis (${event.matched})`];
     case "diagnosis": return ["doctor", `diagnosis: ${event.diagnosis.primary}` + (event.diagnosis.differential?.length ? `; differential: ${event.diagnosis.differential.map((d) => d.diagnosis).join(", ")}` : "")];
