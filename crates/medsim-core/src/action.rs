@@ -100,7 +100,9 @@ pub fn split_tests(request: &str) -> Vec<String> {
 /// Reads a doctor's text tolerantly.
 pub fn parse_text(text: &str) -> DoctorAction {
     let clean = unmark(text);
-    let lower = clean.to_lowercase();
+    // ASCII lowering keeps every byte where it was, so positions found in it index `clean`
+    // (full Unicode lowering can change lengths: 'Ⱦ' is 2 bytes, 'ⱦ' 3).
+    let lower = clean.to_ascii_lowercase();
     let mut action = DoctorAction::default();
     for (position, _) in lower.match_indices(DIAGNOSIS_MARKER) {
         let rest = &clean[position + DIAGNOSIS_MARKER.len()..];
@@ -116,7 +118,7 @@ pub fn parse_text(text: &str) -> DoctorAction {
     }
     let mut remainder = String::new();
     for line in clean.lines() {
-        let line_lower = line.to_lowercase();
+        let line_lower = line.to_ascii_lowercase();
         let mut consumed = false;
         let mut search_from = 0;
         while let Some(found) = line_lower[search_from..].find(TEST_MARKER) {
@@ -128,7 +130,7 @@ pub fn parse_text(text: &str) -> DoctorAction {
             let tail = &line[after..];
             let tail = tail.trim_start_matches([':', ' ', '-']);
             // The request runs to the next marker or the end of the line.
-            let next = tail.to_lowercase().find(TEST_MARKER).unwrap_or(tail.len());
+            let next = tail.to_ascii_lowercase().find(TEST_MARKER).unwrap_or(tail.len());
             let request = &tail[..next];
             // A sentence after the test list ("… CBC. How long have you …") stays a question.
             let (request, trailing) = match request.find(". ") {
@@ -188,6 +190,16 @@ pub fn parse_strict(text: &str) -> DoctorAction {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn letters_whose_lower_case_is_longer_do_not_shift_positions() {
+        // Found by fuzzing: 'Ⱦ' lowers to a longer 'ⱦ', so positions in a fully lowered copy
+        // fell inside a character of the original.
+        let text = "{\u{23e}\u{23e}=\u{23e}} DIAGNOSIS READY: \u{23e}\u{23e} gout\nREQUEST TEST: \u{23e}CBC";
+        assert_eq!(parse_text(text).diagnosis.unwrap().primary, "\u{23e}\u{23e} gout");
+        let tests = parse_text("\u{23e}\u{23e} REQUEST TEST: CBC, \u{23e} REQUEST TEST: ESR").tests;
+        assert!(tests.contains(&"CBC".to_owned()) && tests.contains(&"ESR".to_owned()), "{tests:?}");
+    }
 
     #[test]
     fn markers_in_any_case_and_markdown() {
