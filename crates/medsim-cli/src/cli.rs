@@ -1048,4 +1048,17 @@ mod tests {
         );
         assert_eq!(words("medsim ablate --grid \"a;b\""), ["medsim", "ablate", "--grid", "a;b"]);
     }
+
+    #[test]
+    fn no_configuration_flags_give_the_engines_default_setup() {
+        #[derive(Parser)]
+        struct Probe {
+            #[command(flatten)]
+            setup: super::SetupArgs,
+        }
+        let mut given = Probe::parse_from(["probe"]).setup.to_setup();
+        // Role models may come from the environment (MEDSIM_DOCTOR_MODEL …); the rest may not.
+        given.roles = Default::default();
+        assert_eq!(given, medsim_engine::setup::Setup::default());
+    }
 }
