@@ -13,24 +13,10 @@ pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
 
-cat > "$work/script.yaml" <<'YAML'
-rules:
-  - when: { role: doctor }
-    turn_from: "You have asked (\\d+) questions"
-    replies: ["What brings you in today?", "REQUEST TEST: Serum glucose", "DIAGNOSIS READY: Diabetic ketoacidosis"]
-  - when: { role: patient }
-    reply: "I have been very thirsty for a week."
-  - when: { role: judge }
-    reply: "No"
-YAML
-"$medsim" --cache-dir "$work/cache" llm serve-script "$work/script.yaml" > "$work/script.out" 2>/dev/null &
-pids+=($!)
-for _ in $(seq 100); do grep -q http "$work/script.out" 2>/dev/null && break; sleep 0.1; done
-base=$(grep -o 'http://[^ ]*' "$work/script.out" | head -1)
-printf '[providers.s]\nbase_url = "%s/v1"\n[roles]\ndoctor = "s/doctor"\npatient = "s/patient"\njudge = "s/judge"\n' "$base" > "$work/medsim.toml"
+source "$root/scripts/scripted-clinic.sh"
 mkdir -p "$work/runs/broken"
 echo '{ damaged' > "$work/runs/broken/run.json"
-"$medsim" --cache-dir "$work/cache" run --config "$work/medsim.toml" --cases endo-01,cardio-01,derm-01 \
+"$medsim" --cache-dir "$work/cache" run --config "$work/medsim.toml" --doctor-model s/good --cases endo-01,cardio-01,derm-01 \
   --out "$work/runs/study" > /dev/null 2>&1
 "$medsim" serve --runs "$work/runs" --port 0 > "$work/serve.out" 2>&1 &
 pids+=($!)

@@ -12,29 +12,7 @@ pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
 
-cat > "$work/script.yaml" <<'YAML'
-rules:
-  - when: { role: doctor, model: good }
-    turn_from: "You have asked (\\d+) questions"
-    replies: ["What brings you in today?", "REQUEST TEST: Serum glucose", "DIAGNOSIS READY: Diabetic ketoacidosis"]
-  - when: { role: doctor, model: bad }
-    reply: "DIAGNOSIS READY: Gastroenteritis"
-  - when: { role: patient }
-    reply: "I have been very thirsty and passing a lot of urine for a week."
-  - when: { role: judge }
-    reply: "No"
-YAML
-"$medsim" --cache-dir "$work/cache" llm serve-script "$work/script.yaml" > "$work/script.out" 2>/dev/null &
-pids+=($!)
-for _ in $(seq 100); do grep -q http "$work/script.out" 2>/dev/null && break; sleep 0.1; done
-base=$(grep -o 'http://[^ ]*' "$work/script.out" | head -1)
-cat > "$work/medsim.toml" <<TOML
-[providers.s]
-base_url = "$base/v1"
-[roles]
-patient = "s/patient"
-judge = "s/judge"
-TOML
+source "$root/scripts/scripted-clinic.sh"
 port=$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$medsim" --cache-dir "$work/cache" env serve --config "$work/medsim.toml" --train-size 17 --max-turns 6 --port "$port" 2> "$work/env.err" &
 pids+=($!)
