@@ -584,6 +584,7 @@ pub async fn ablate(
         std::fs::write(&path, text).map_err(|source| RunError::Io { path: path.display().to_string(), source })
     };
     write("ablation.md", table.clone())?;
+    write("pareto.svg", pareto_svg(&rows))?;
     write(
         "ablation.json",
         serde_json::to_string_pretty(
@@ -644,6 +645,7 @@ fn ablation_rows(results: &[ArmResult]) -> Vec<Value> {
                 "mcnemar_p": mcnemar_exact(only_baseline, only_arm),
                 "tokens_per_case": tokens / judged,
                 "cost_per_case_usd": summary.cost_usd / judged,
+                "care_cost_per_case": summary.care_cost.as_ref().map(|care| care.mean),
                 "mean_turns": summary.mean_turns,
                 "episode_seconds_per_case": summary.episode_seconds / judged,
             })
@@ -653,7 +655,7 @@ fn ablation_rows(results: &[ArmResult]) -> Vec<Value> {
 
 fn ablation_markdown(rows: &[Value], dataset: &str, cases: usize, repeats: u32) -> String {
     let mut text = format!(
-        "# Ablation on {dataset}: {cases} case(s) × {repeats} repeat(s)\n\nPaired against the first arm with McNemar's exact test (b = right only in the first arm, c = right only in this arm).\n\n| arm | correct | accuracy | 95% interval | b / c | McNemar p | tokens / case | cost / case | mean turns | errors |\n|---|---:|---:|---|---:|---:|---:|---:|---:|---:|\n"
+        "# Ablation on {dataset}: {cases} case(s) × {repeats} repeat(s)\n\nPaired against the first arm with McNemar's exact test (b = right only in the first arm, c = right only in this arm).\n\n| arm | correct | accuracy | 95% interval | b / c | McNemar p | tokens / case | model cost / case | care cost / case | mean turns | errors |\n|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|\n"
     );
     for (index, row) in rows.iter().enumerate() {
         let number = |key: &str| row[key].as_f64().unwrap_or(0.0);
@@ -666,7 +668,7 @@ fn ablation_markdown(rows: &[Value], dataset: &str, cases: usize, repeats: u32) 
             )
         };
         text.push_str(&format!(
-            "| {} | {}/{} | {:.1}% | {:.1}–{:.1}% | {} | {} | {:.0} | ${:.4} | {:.1} | {} |\n",
+            "| {} | {}/{} | {:.1}% | {:.1}–{:.1}% | {} | {} | {:.0} | ${:.4} | {} | {:.1} | {} |\n",
             row["arm"].as_str().unwrap_or_default(),
             row["correct"],
             row["judged"],
@@ -677,11 +679,64 @@ fn ablation_markdown(rows: &[Value], dataset: &str, cases: usize, repeats: u32) 
             paired.1,
             number("tokens_per_case"),
             number("cost_per_case_usd"),
+            row["care_cost_per_case"].as_f64().map(|cost| format!("${cost:.0}")).unwrap_or_else(|| "—".into()),
             number("mean_turns"),
             row["errors"],
         ));
     }
     text
+}
+
+/// Accuracy against care cost per case, one point per arm with its 95 % interval; arms no other
+/// arm beats on both (the Pareto frontier) are joined and drawn solid.
+pub fn pareto_svg(rows: &[Value]) -> String {
+    let points: Vec<(String, f64, f64, f64, f64)> = rows
+        .iter()
+        .filter_map(|row| {
+            let value = |key: &str| row[key].as_f64();
+            Some((row["arm"].as_str()?.to_owned(), row["care_cost_per_case"].as_f64()?, value("accuracy")?, value("ci_low")?, value("ci_high")?))
+        })
+        .collect();
+    let (width, height, left, right, top, bottom) = (640.0, 400.0, 60.0, 30.0, 30.0, 50.0);
+    let max_cost = points.iter().map(|point| point.1).fold(1.0_f64, f64::max) * 1.1;
+    let x = |cost: f64| left + (width - left - right) * cost / max_cost;
+    let y = |accuracy: f64| top + (height - top - bottom) * (1.0 - accuracy);
+    let frontier = |point: &(String, f64, f64, f64, f64)| {
+        !points.iter().any(|other| other.1 <= point.1 && other.2 >= point.2 && (other.1 < point.1 || other.2 > point.2))
+    };
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"{}\" y=\"18\" text-anchor=\"middle\" font-size=\"14\">Accuracy against care cost per case</text>\n<line x1=\"{left}\" x2=\"{}\" y1=\"{base}\" y2=\"{base}\" stroke=\"black\"/><line x1=\"{left}\" x2=\"{left}\" y1=\"{top}\" y2=\"{base}\" stroke=\"black\"/>\n<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">care cost per case (visit and tests)</text>\n",
+        width / 2.0,
+        width - right,
+        (left + width - right) / 2.0,
+        height - 10.0,
+        base = height - bottom
+    );
+    for tick in 0..=4 {
+        let value = tick as f64 / 4.0;
+        svg.push_str(&format!("<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{}%</text>\n", left - 6.0, y(value) + 4.0, (value * 100.0) as u32));
+    }
+    let mut front: Vec<&(String, f64, f64, f64, f64)> = points.iter().filter(|point| frontier(point)).collect();
+    front.sort_by(|a, b| a.1.total_cmp(&b.1));
+    let path: Vec<String> = front.iter().map(|point| format!("{:.1},{:.1}", x(point.1), y(point.2))).collect();
+    if path.len() > 1 {
+        svg.push_str(&format!("<polyline points=\"{}\" fill=\"none\" stroke=\"#1f4e8c\" stroke-dasharray=\"4 3\"/>\n", path.join(" ")));
+    }
+    for point in &points {
+        let (px, fill) = (x(point.1), if frontier(point) { "#1f4e8c" } else { "white" });
+        svg.push_str(&format!(
+            "<line x1=\"{px:.1}\" x2=\"{px:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"#4a7ab5\"/><circle class=\"arm\" cx=\"{px:.1}\" cy=\"{:.1}\" r=\"5\" fill=\"{fill}\" stroke=\"#1f4e8c\"/><text x=\"{:.1}\" y=\"{:.1}\">{} (${:.0})</text>\n",
+            y(point.3),
+            y(point.4),
+            y(point.2),
+            px + 8.0,
+            y(point.2) - 6.0,
+            point.0.replace('&', "&amp;").replace('<', "&lt;"),
+            point.1
+        ));
+    }
+    svg.push_str("</svg>\n");
+    svg
 }
 
 /// True when `path` holds a run (a run.json).

@@ -214,6 +214,11 @@ fn memory_is_learned_from_training_cases_only_and_evaluation_never_writes_it() {
     }
     let markdown = std::fs::read_to_string(ablation.join("ablation.md")).unwrap();
     assert!(markdown.contains("McNemar") && markdown.contains("| self-consistency:k=3 |"), "{markdown}");
+    // Cost beside accuracy: each arm's care cost per case, and the accuracy–cost chart.
+    assert!(markdown.contains("care cost / case"), "{markdown}");
+    assert!(arms.iter().all(|arm| arm["care_cost_per_case"].as_f64().is_some_and(|cost| cost >= 130.0)), "{arms:?}");
+    let pareto = std::fs::read_to_string(ablation.join("pareto.svg")).unwrap();
+    assert_eq!(pareto.matches("class=\"arm\"").count(), 5, "one point per arm");
     assert_eq!(sha256(&memory_path), before, "ablation never writes the memory");
 
     // Strategy mistakes are named.
