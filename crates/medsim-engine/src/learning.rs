@@ -694,7 +694,13 @@ pub fn pareto_svg(rows: &[Value]) -> String {
         .iter()
         .filter_map(|row| {
             let value = |key: &str| row[key].as_f64();
-            Some((row["arm"].as_str()?.to_owned(), row["care_cost_per_case"].as_f64()?, value("accuracy")?, value("ci_low")?, value("ci_high")?))
+            Some((
+                row["arm"].as_str()?.to_owned(),
+                row["care_cost_per_case"].as_f64()?,
+                value("accuracy")?,
+                value("ci_low")?,
+                value("ci_high")?,
+            ))
         })
         .collect();
     let (width, height, left, right, top, bottom) = (640.0, 400.0, 60.0, 30.0, 30.0, 50.0);
@@ -714,13 +720,21 @@ pub fn pareto_svg(rows: &[Value]) -> String {
     );
     for tick in 0..=4 {
         let value = tick as f64 / 4.0;
-        svg.push_str(&format!("<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{}%</text>\n", left - 6.0, y(value) + 4.0, (value * 100.0) as u32));
+        svg.push_str(&format!(
+            "<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{}%</text>\n",
+            left - 6.0,
+            y(value) + 4.0,
+            (value * 100.0) as u32
+        ));
     }
     let mut front: Vec<&(String, f64, f64, f64, f64)> = points.iter().filter(|point| frontier(point)).collect();
     front.sort_by(|a, b| a.1.total_cmp(&b.1));
     let path: Vec<String> = front.iter().map(|point| format!("{:.1},{:.1}", x(point.1), y(point.2))).collect();
     if path.len() > 1 {
-        svg.push_str(&format!("<polyline points=\"{}\" fill=\"none\" stroke=\"#1f4e8c\" stroke-dasharray=\"4 3\"/>\n", path.join(" ")));
+        svg.push_str(&format!(
+            "<polyline points=\"{}\" fill=\"none\" stroke=\"#1f4e8c\" stroke-dasharray=\"4 3\"/>\n",
+            path.join(" ")
+        ));
     }
     for point in &points {
         let (px, fill) = (x(point.1), if frontier(point) { "#1f4e8c" } else { "white" });

@@ -91,6 +91,10 @@ pub fn ablate(args: AblateArgs, ctx: &Context) -> Result<Exit> {
     let outcome = session.watch(|observer| learning::ablate(&plan, &dataset, embedder, &assembler_for, observer))?;
     let exit = outcome.arms.iter().fold(Exit::Ok, |exit, (_, run)| exit.worst(completeness(run)));
     print!("{}", outcome.table);
-    eprintln!("wrote {} (ablation.md, ablation.json, pareto.svg) in {:.1}s", out.display(), started.elapsed().as_secs_f64());
+    eprintln!(
+        "wrote {} (ablation.md, ablation.json, pareto.svg) in {:.1}s",
+        out.display(),
+        started.elapsed().as_secs_f64()
+    );
     Ok(exit)
 }
