@@ -11,7 +11,6 @@
 //! never modify anything: they read up to the last complete line, keep a complete last record
 //! that lacks only its newline, and skip an incomplete tail that a writer may still be writing.
 
-use std::collections::BTreeSet;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -401,28 +400,6 @@ impl Appender {
     }
 }
 
-/// `(case, repeat)` pairs already in the log.
-pub fn done_keys(records: &[EpisodeRecord]) -> BTreeSet<(String, u32)> {
-    records.iter().map(EpisodeRecord::key).collect()
-}
-
-/// The records with each `(case, repeat)` once (the first written wins), and the keys that were
-/// repeated, each once. A log written under [`RunLock`] has none; one written by an older medsim
-/// or merged by hand may.
-pub fn dedupe(records: Vec<EpisodeRecord>) -> (Vec<EpisodeRecord>, Vec<(String, u32)>) {
-    let mut seen = BTreeSet::new();
-    let mut repeated = BTreeSet::new();
-    let mut kept = Vec::with_capacity(records.len());
-    for record in records {
-        if seen.insert(record.key()) {
-            kept.push(record);
-        } else {
-            repeated.insert(record.key());
-        }
-    }
-    (kept, repeated.into_iter().collect())
-}
-
 /// The JSON Schema of one `episodes.jsonl` line, pretty-printed.
 pub fn episode_schema_json() -> String {
     let mut schema = schemars::schema_for!(EpisodeRecord);
@@ -545,9 +522,12 @@ mod tests {
             record("b", 0, Outcome::Correct, 3, &[]),
             record("a", 0, Outcome::Error, 3, &[]),
         ];
-        let (kept, repeated) = dedupe(records);
-        assert_eq!(kept.len(), 3);
-        assert_eq!(kept[0].outcome, Outcome::Correct, "the first written wins");
+        let directory = tempfile::tempdir().unwrap();
+        let run = RunDir::new(directory.path());
+        run.lock().unwrap().appender().unwrap().append_all(&records).unwrap();
+        let (kept, repeated) = crate::run::summarise_log(&run).unwrap();
+        assert_eq!(kept.episodes, 3);
+        assert_eq!(kept.accuracy.correct, 3, "the first written wins");
         assert_eq!(repeated, [("a".to_owned(), 0)]);
     }
 
