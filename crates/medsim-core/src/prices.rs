@@ -71,9 +71,12 @@ pub struct PricedTest {
 const CATEGORIES: [&str; 6] = ["analyte", "panel", "imaging", "examination", "vital", "other"];
 
 impl PriceTable {
-    /// The built-in table.
+    /// The built-in table (parsed once per process).
     pub fn builtin() -> PriceTable {
-        PriceTable::parse(BUILTIN, "built-in prices").expect("the built-in price table parses")
+        static TABLE: std::sync::OnceLock<PriceTable> = std::sync::OnceLock::new();
+        TABLE
+            .get_or_init(|| PriceTable::parse(BUILTIN, "built-in prices").expect("the built-in price table parses"))
+            .clone()
     }
 
     /// Parses a table; an error names the file, the line and the field.

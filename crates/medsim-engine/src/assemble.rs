@@ -18,10 +18,10 @@ use medsim_core::transcript::RoleName;
 use medsim_llm::ModelFactory;
 use medsim_llm::pricing::PriceTable;
 
-use crate::Actors;
 use crate::manifest::RoleRecord;
 use crate::run::RunError;
 use crate::setup::{MeasurementMode, Setup};
+use crate::{Actors, EpisodeConfig};
 
 /// The doctor's strategies and its access to experience memory, set up once per run.
 #[derive(Clone, Default)]
@@ -67,6 +67,8 @@ pub struct Assembler {
     pub models: BTreeMap<RoleName, String>,
     /// Strategies and memory.
     pub strategy: StrategySetup,
+    /// The episode settings the setup gives (prices read once, here).
+    pub config: EpisodeConfig,
 }
 
 /// The prompt templates a setup asks for (the embedded ones, or a directory overriding some),
@@ -93,7 +95,8 @@ impl Assembler {
         strategy: StrategySetup,
     ) -> Result<Assembler, RunError> {
         let prompts = load_prompts(&setup)?;
-        Ok(Assembler { setup, factory, prompts, prices, models, strategy })
+        let config = setup.episode_config().map_err(RunError::Input)?;
+        Ok(Assembler { setup, factory, prompts, prices, models, strategy, config })
     }
 
     /// A seat for a role; `seed` is the episode's sampling seed and repeat.

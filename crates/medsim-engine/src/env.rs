@@ -148,7 +148,7 @@ impl Session {
         episode_id: String,
         seed: u64,
     ) -> Result<(Session, StepResult), EnvError> {
-        let mut config = assembler.setup.episode_config().map_err(|message| EnvError::new("internal", message))?;
+        let mut config = assembler.config.clone();
         // The budget ends the episode: no extra call asking for a diagnosis.
         config.final_call = false;
         let (seat, turns) = PolicySeat::new("policy");

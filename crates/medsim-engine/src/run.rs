@@ -222,7 +222,7 @@ pub async fn execute(
         concurrency: plan.concurrency,
     });
     let appender = lock.appender()?;
-    let job = Job { plan, assembler, config: assembler.setup.episode_config().map_err(RunError::Input)?, dataset };
+    let job = Job { plan, assembler, config: assembler.config.clone(), dataset };
     let jobs = pending.into_iter().map(move |(index, repeat)| (plan.cases[index].clone(), repeat));
     run_all(
         jobs,

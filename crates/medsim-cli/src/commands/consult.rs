@@ -123,7 +123,7 @@ pub fn consult(args: ConsultArgs, ctx: &Context) -> Result<Exit> {
     let dataset = ctx.store.load(&args.dataset, LoadOptions::default())?;
     let case = find_case(&dataset, &args.case)?;
     let (session, assembler) = assemble(&args, ctx, &dataset, &case)?;
-    let config = assembler.setup.episode_config().map_err(BadInput)?;
+    let config = assembler.config.clone();
     session.runtime.block_on(async {
         let built = assembler.actors(&case, None, None)?;
         let images = case_images(&case, dataset.base_dir.as_deref());
@@ -160,7 +160,7 @@ pub fn play(seat: Seat, args: ConsultArgs, ctx: &Context) -> Result<Exit> {
     let dataset = ctx.store.load(&args.dataset, LoadOptions::default())?;
     let case = find_case(&dataset, &args.case)?;
     let (session, assembler) = assemble(&args, ctx, &dataset, &case)?;
-    let config = assembler.setup.episode_config().map_err(BadInput)?;
+    let config = assembler.config.clone();
     session.runtime.block_on(async {
         let (doctor_seat, mut doctor_requests) = ChannelSeat::<DoctorView>::new("human", 1);
         let (patient_seat, mut patient_requests) = ChannelSeat::<PatientView>::new("human", 1);
