@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use medsim_engine::run::{Observer, RunStart};
-use medsim_engine::runlog::{EpisodeRecord, Outcome};
+use medsim_engine::runlog::EpisodeRecord;
+use medsim_engine::summary::Tally;
 use medsim_llm::config::Meter;
 
 /// Progress of a run: one line redrawn every second on a terminal; otherwise a plain line at
@@ -24,12 +25,10 @@ struct State {
     running: bool,
     started: Instant,
     total: u64,
-    done_before: u64,
+    /// Episodes finished in this process (for the ETA).
     done_now: u64,
-    correct: usize,
-    judged: usize,
-    errors: usize,
-    cost: f64,
+    /// Everything on disk: what was there at the start, and what finished since.
+    tally: Tally,
     last_line: Option<Instant>,
 }
 
@@ -46,12 +45,8 @@ impl Progress {
                 running: false,
                 started: Instant::now(),
                 total: 0,
-                done_before: 0,
                 done_now: 0,
-                correct: 0,
-                judged: 0,
-                errors: 0,
-                cost: 0.0,
+                tally: Tally::default(),
                 last_line: None,
             }),
             stop: AtomicBool::new(false),
@@ -92,7 +87,7 @@ impl Progress {
             Some(last) if episode_ended => last.elapsed() >= Duration::from_secs(5),
             Some(last) => last.elapsed() >= Self::EVERY,
         };
-        let all_done = state.done_before + state.done_now == state.total;
+        let all_done = state.tally.episodes as u64 == state.total;
         if self.terminal || due || (episode_ended && all_done) {
             let line = self.line(&state);
             if self.terminal {
@@ -105,11 +100,12 @@ impl Progress {
     }
 
     fn line(&self, state: &State) -> String {
-        let done = state.done_before + state.done_now;
-        let accuracy = if state.judged == 0 {
+        let done = state.tally.episodes as u64;
+        let count = state.tally.count;
+        let accuracy = if count.judged == 0 {
             "n/a".to_owned()
         } else {
-            format!("{:.1}% ({}/{})", 100.0 * state.correct as f64 / state.judged as f64, state.correct, state.judged)
+            format!("{:.1}% ({}/{})", 100.0 * count.correct as f64 / count.judged as f64, count.correct, count.judged)
         };
         let elapsed = state.started.elapsed().as_secs_f64();
         let (calls, prompt, completion) = self.meter.read();
@@ -121,9 +117,9 @@ impl Progress {
         format!(
             "{done}/{} episodes · accuracy {accuracy} · errors {} · {} tokens in {calls} model calls this session · ${:.4} · {elapsed:.0}s elapsed · {eta}",
             state.total,
-            state.errors,
+            state.tally.errors,
             prompt + completion,
-            state.cost
+            state.tally.cost_usd
         )
     }
 }
@@ -144,17 +140,12 @@ impl Observer for Progress {
         if self.terminal && state.running {
             eprintln!();
         }
-        let existing = start.existing;
         *state = State {
             running: true,
             started: Instant::now(),
             total: start.total as u64,
-            done_before: existing.episodes as u64,
             done_now: 0,
-            correct: existing.count.correct,
-            judged: existing.count.judged,
-            errors: existing.errors,
-            cost: existing.cost_usd,
+            tally: start.existing.clone(),
             last_line: None,
         };
     }
@@ -167,10 +158,7 @@ impl Observer for Progress {
         {
             let mut state = self.state.lock().expect("progress");
             state.done_now += 1;
-            state.correct += usize::from(record.outcome == Outcome::Correct);
-            state.judged += usize::from(record.outcome != Outcome::Error);
-            state.errors += usize::from(record.outcome == Outcome::Error);
-            state.cost += record.episode.cost_usd;
+            state.tally.add(record);
         }
         self.maybe_print(true);
     }
