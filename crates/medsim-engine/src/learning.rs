@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use crate::assemble::{Assembler, StrategySetup};
 use crate::manifest::RunKind;
 use crate::run::{LearnerPlan, Observer, RunError, RunOutcome, RunPlan, execute};
-use crate::runlog::{EpisodeRecord, Outcome, RunDir};
+use crate::runlog::{Outcome, RunDir};
 use crate::setup::Setup;
 use crate::summary::{Accuracy, Summary, mcnemar_exact};
 
@@ -567,13 +567,17 @@ pub async fn ablate(
         };
         let assembler = assembler_for(&setup, strategy)?;
         let outcome = execute(&run, dataset, &assembler, observer.clone()).await?;
-        let records = RunDir::new(&directory).read_episodes()?;
+        // Only each episode's outcome is kept for the paired test, not its record.
+        let mut outcomes = HashMap::new();
+        RunDir::new(&directory).visit_episodes(|record| {
+            outcomes.entry(record.key()).or_insert(record.outcome);
+        })?;
         results.push(ArmResult {
             name: arm.clone(),
             strategies: strategies.to_string(),
             directory,
             summary: outcome.summary.clone(),
-            records,
+            outcomes,
         });
         arms.push((arm, outcome));
     }
@@ -602,25 +606,25 @@ struct ArmResult {
     strategies: String,
     directory: PathBuf,
     summary: Summary,
-    records: Vec<EpisodeRecord>,
+    /// Each episode's outcome (the first record of a repeated key, as in the summary).
+    outcomes: HashMap<(String, u32), Outcome>,
 }
 
 fn ablation_rows(results: &[ArmResult]) -> Vec<Value> {
-    let baseline: HashMap<(String, u32), Outcome> =
-        results[0].records.iter().map(|record| (record.key(), record.outcome)).collect();
+    let baseline = &results[0].outcomes;
     results
         .iter()
         .map(|arm| {
             let summary = &arm.summary;
             // Pairs where both arms reached a verdict.
             let (mut only_baseline, mut only_arm, mut pairs) = (0usize, 0usize, 0usize);
-            for record in &arm.records {
-                let Some(base) = baseline.get(&record.key()) else { continue };
-                if *base == Outcome::Error || record.outcome == Outcome::Error {
+            for (key, outcome) in &arm.outcomes {
+                let Some(base) = baseline.get(key) else { continue };
+                if *base == Outcome::Error || *outcome == Outcome::Error {
                     continue;
                 }
                 pairs += 1;
-                match (*base == Outcome::Correct, record.outcome == Outcome::Correct) {
+                match (*base == Outcome::Correct, *outcome == Outcome::Correct) {
                     (true, false) => only_baseline += 1,
                     (false, true) => only_arm += 1,
                     _ => {}
