@@ -126,6 +126,24 @@ impl Session {
         Assembler::new(setup.clone(), self.factory.clone(), self.prices.clone(), self.models.clone(), strategy)
     }
 
+    /// The assembler for evaluating `cases` with the setup's strategies: memory opened read-only
+    /// (with its embedder) when they read it, refusing a case the memory holds. Also returns
+    /// what run.json records of the memory.
+    pub fn evaluation_assembler(
+        &self,
+        ctx: &Context,
+        setup: &Setup,
+        dataset: &Dataset,
+        cases: &[medsim_core::case::Case],
+    ) -> Result<(Assembler, Option<serde_json::Value>)> {
+        let embedder = match medsim_engine::learning::needs_memory(setup) {
+            true => Some(self.runtime.block_on(ctx.embedder(setup, &self.factory))?),
+            false => None,
+        };
+        let (strategy, memory) = medsim_engine::learning::evaluation_strategy(setup, embedder, dataset, cases, None)?;
+        Ok((self.assembler(setup, strategy)?, memory))
+    }
+
     /// Runs `work` (one or more runs) on the session's runtime with progress lines on standard
     /// error.
     pub fn watch<T, F>(&self, work: impl FnOnce(Arc<dyn Observer>) -> F) -> Result<T, RunError>

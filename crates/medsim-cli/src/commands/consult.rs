@@ -11,7 +11,7 @@ use medsim_core::measure::{GroundedMeasurement, render_results};
 use medsim_core::transcript::{Event, EventKind, RoleName};
 use medsim_core::{Dataset, LoadOptions};
 use medsim_engine::assemble::{Assembler, Outside};
-use medsim_engine::{case_images, learning, run_episode};
+use medsim_engine::{case_images, run_episode};
 
 use super::print_json;
 use crate::cli::{CacheArgs, ConsultArgs, Seat};
@@ -108,13 +108,7 @@ pub fn print_event(event: &Event) {
 fn assemble(args: &ConsultArgs, ctx: &Context, dataset: &Dataset, case: &Case) -> Result<(Session, Assembler)> {
     let setup = args.setup.to_setup();
     let session = ctx.session(&setup, &CacheArgs::default())?;
-    let embedder = if learning::needs_memory(&setup) {
-        Some(session.runtime.block_on(ctx.embedder(&setup, &session.factory))?)
-    } else {
-        None
-    };
-    let (strategy, _) = learning::evaluation_strategy(&setup, embedder, dataset, std::slice::from_ref(case), None)?;
-    let assembler = session.assembler(&setup, strategy)?;
+    let (assembler, _) = session.evaluation_assembler(ctx, &setup, dataset, std::slice::from_ref(case))?;
     Ok((session, assembler))
 }
 

@@ -90,7 +90,7 @@ pub fn rollout(args: RolloutArgs, ctx: &Context) -> Result<Exit> {
         .clone()
         .unwrap_or_else(|| medsim_engine::run::default_directory(&format!("rollout-{}", common.dataset)));
     let session = ctx.session(&setup, &common.cache)?;
-    let (strategy, memory) = learning::evaluation_strategy(&setup, None, &dataset, &cases, None)?;
+    let (assembler, memory) = session.evaluation_assembler(ctx, &setup, &dataset, &cases)?;
     let plan = RunPlan {
         directory: directory.clone(),
         dataset_spec: crate::datasets::recorded_spec(&common.dataset),
@@ -103,12 +103,11 @@ pub fn rollout(args: RolloutArgs, ctx: &Context) -> Result<Exit> {
         kind: RunKind::Rollout,
         arm: None,
         memory_size: None,
-        strategies: Some(serde_json::json!(strategy.strategies)),
+        strategies: Some(serde_json::json!(assembler.strategy.strategies)),
         split: split_record,
         memory,
         learner: None,
     };
-    let assembler = session.assembler(&setup, strategy)?;
     let outcome = session.execute(&plan, &dataset, &assembler)?;
     let options = EnvOptions { turn_cost: args.turn_cost, test_cost: args.test_cost, ..EnvOptions::default() };
     let rollouts = medsim_engine::env::write_rollouts(&directory, &options)?;

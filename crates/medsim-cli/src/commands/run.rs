@@ -114,12 +114,7 @@ pub fn run(args: RunArgs, ctx: &Context) -> Result<Exit> {
     };
     let setup = &chosen.setup;
     let session = ctx.session(setup, &args.common.cache)?;
-    let embedder = if learning::needs_memory(setup) {
-        Some(session.runtime.block_on(ctx.embedder(setup, &session.factory))?)
-    } else {
-        None
-    };
-    let (strategy, memory) = learning::evaluation_strategy(setup, embedder, &dataset, &cases, None)?;
+    let (assembler, memory) = session.evaluation_assembler(ctx, setup, &dataset, &cases)?;
     let plan = RunPlan {
         directory: chosen.directory.clone(),
         dataset_spec: crate::datasets::recorded_spec(&chosen.dataset_spec),
@@ -132,12 +127,11 @@ pub fn run(args: RunArgs, ctx: &Context) -> Result<Exit> {
         kind: RunKind::Run,
         arm: None,
         memory_size: None,
-        strategies: Some(json!(strategy.strategies)),
+        strategies: Some(json!(assembler.strategy.strategies)),
         split,
         memory,
         learner: None,
     };
-    let assembler = session.assembler(setup, strategy)?;
     let outcome = session.execute(&plan, &dataset, &assembler)?;
     print!("{}", markdown(&outcome.summary, &format!("medsim run {}", plan.directory.display())));
     session.warn_small_judge(&outcome);
