@@ -67,11 +67,19 @@ impl Context {
 
     /// Each role's model: the setup's, else `[roles]`, else the embedded default; installed if
     /// it is a known local model that is missing, and loaded now (saying so) if it is local.
-    pub fn role_models(&self, setup: &Setup, factory: &ModelFactory) -> Result<BTreeMap<RoleName, String>> {
+    /// `outside`: a role someone outside plays (a person, a policy): no model is loaded for it.
+    pub fn role_models(
+        &self,
+        setup: &Setup,
+        factory: &ModelFactory,
+        outside: Option<RoleName>,
+    ) -> Result<BTreeMap<RoleName, String>> {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         let mut models = BTreeMap::new();
         for role in [RoleName::Doctor, RoleName::Patient, RoleName::Measurement, RoleName::Judge] {
-            if role == RoleName::Measurement && setup.measurement == MeasurementMode::Grounded {
+            if Some(role) == outside
+                || (role == RoleName::Measurement && setup.measurement == MeasurementMode::Grounded)
+            {
                 continue;
             }
             let Some(spec) = self.settings.role_model_or_default(role, &setup.roles) else { continue };
@@ -101,8 +109,13 @@ impl Context {
     /// What a command that runs episodes needs for `setup`: the models (installed and loaded),
     /// a runtime, and the embedder when the strategies read memory.
     pub fn session(&self, setup: &Setup, cache: &CacheArgs) -> Result<Session> {
+        self.session_with(setup, cache, None)
+    }
+
+    /// [`Context::session`] with `outside` played by someone outside: its model is not loaded.
+    pub fn session_with(&self, setup: &Setup, cache: &CacheArgs, outside: Option<RoleName>) -> Result<Session> {
         let factory = self.factory(cache)?;
-        let models = self.role_models(setup, &factory)?;
+        let models = self.role_models(setup, &factory, outside)?;
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
         Ok(Session { factory, models, runtime, prices: Arc::new(self.settings.llm.price_table()) })
     }

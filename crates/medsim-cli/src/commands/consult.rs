@@ -105,9 +105,17 @@ pub fn print_event(event: &Event) {
 }
 
 /// The session and actors' assembler for one consultation of `case`.
-fn assemble(args: &ConsultArgs, ctx: &Context, dataset: &Dataset, case: &Case) -> Result<(Session, Assembler)> {
+/// The session and actors' assembler for one consultation of `case`; `outside` is the seat a
+/// person takes (no model is loaded for it).
+fn assemble(
+    args: &ConsultArgs,
+    ctx: &Context,
+    dataset: &Dataset,
+    case: &Case,
+    outside: Option<RoleName>,
+) -> Result<(Session, Assembler)> {
     let setup = args.setup.to_setup();
-    let session = ctx.session(&setup, &CacheArgs::default())?;
+    let session = ctx.session_with(&setup, &CacheArgs::default(), outside)?;
     let (assembler, _) = session.evaluation_assembler(ctx, &setup, dataset, std::slice::from_ref(case))?;
     Ok((session, assembler))
 }
@@ -116,7 +124,7 @@ fn assemble(args: &ConsultArgs, ctx: &Context, dataset: &Dataset, case: &Case) -
 pub fn consult(args: ConsultArgs, ctx: &Context) -> Result<Exit> {
     let dataset = ctx.store.load(&args.dataset, LoadOptions::default())?;
     let case = find_case(&dataset, &args.case)?;
-    let (session, assembler) = assemble(&args, ctx, &dataset, &case)?;
+    let (session, assembler) = assemble(&args, ctx, &dataset, &case, None)?;
     let config = assembler.config.clone();
     session.runtime.block_on(async {
         let built = assembler.actors(&case, None, None)?;
@@ -153,7 +161,11 @@ fn read_line(prompt: &str) -> Option<String> {
 pub fn play(seat: Seat, args: ConsultArgs, ctx: &Context) -> Result<Exit> {
     let dataset = ctx.store.load(&args.dataset, LoadOptions::default())?;
     let case = find_case(&dataset, &args.case)?;
-    let (session, assembler) = assemble(&args, ctx, &dataset, &case)?;
+    let person = match seat {
+        Seat::Doctor => RoleName::Doctor,
+        Seat::Patient => RoleName::Patient,
+    };
+    let (session, assembler) = assemble(&args, ctx, &dataset, &case, Some(person))?;
     let config = assembler.config.clone();
     session.runtime.block_on(async {
         let (doctor_seat, mut doctor_requests) = ChannelSeat::<DoctorView>::new("human", 1);

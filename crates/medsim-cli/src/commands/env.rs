@@ -40,10 +40,9 @@ pub fn serve(args: EnvServeArgs, ctx: &Context) -> Result<Exit> {
             BadInput(format!("the {part:?} part of {} is empty\n  hint: set --train-size", dataset.name)).into()
         );
     }
-    let mut setup = args.setup.to_setup();
+    let setup = args.setup.to_setup();
     // The client is the doctor: no doctor model is loaded.
-    setup.roles.doctor_model = Some("outside/policy".into());
-    let session = ctx.session(&setup, &Default::default())?;
+    let session = ctx.session_with(&setup, &Default::default(), Some(medsim_core::transcript::RoleName::Doctor))?;
     let assembler = session.assembler(&setup, StrategySetup::default())?;
     let server = EnvServer::new(EnvConfig {
         withheld: withheld.iter().map(|case| case.id.clone()).collect(),
