@@ -158,6 +158,13 @@ async fn a_run_stopped_mid_way_resumes_to_every_episode_exactly_once() {
     let run_json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(RunDir::new(&directory).run_json()).unwrap()).unwrap();
     crate::schemas::validate(crate::schemas::RUN_SCHEMA, &run_json).unwrap();
+    // A damaged field is named by its path, not read as zero cases or seed 0.
+    let damaged = root.path().join("damaged.json");
+    let mut broken = run_json.clone();
+    broken["setup"]["max_turns"] = serde_json::json!("many");
+    std::fs::write(&damaged, broken.to_string()).unwrap();
+    let error = RunManifest::read(&damaged).unwrap_err().to_string();
+    assert!(error.contains("damaged.json: setup.max_turns: invalid type"), "{error}");
     assert!(directory.join("summary.json").exists() && directory.join("summary.md").exists());
 
     // Starting the same directory afresh is refused as bad input; resuming a finished run runs nothing.
