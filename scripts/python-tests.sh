@@ -6,6 +6,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 medsim=${MEDSIM:-$root/target/debug/medsim}
+# Run alone (not from scripts/test.sh), the binary may not be built yet.
+[ -n "${MEDSIM:-}" ] || [ -x "$medsim" ] || (cd "$root" && cargo build --locked -p medsim-cli >&2)
 python=$("$root/scripts/python-env.sh")
 work=$(mktemp -d)
 pids=()
