@@ -8,6 +8,7 @@
 
 pub mod judge_eval;
 pub mod memory;
+pub mod orchestrator;
 pub mod prompts;
 pub mod strategic;
 pub mod strategy;
@@ -190,6 +191,42 @@ pub struct DoctorView {
     pub invite_question: bool,
     /// Sample hotter, with another seed (the resample aid, after a repeated action).
     pub resample: bool,
+    /// Prices and what the case has cost so far, when the run prices tests.
+    pub cost: Option<CostView>,
+    /// Every test ordered so far and carried out, normalised (lower case, spaces collapsed).
+    pub ordered_tests: Vec<String>,
+}
+
+/// Prices and spending as the doctor may see them.
+#[derive(Debug, Clone)]
+pub struct CostView {
+    /// The price table.
+    pub prices: Arc<medsim_core::prices::PriceTable>,
+    /// Spent on the case so far: the visit and the tests carried out.
+    pub spent: f64,
+    /// The most the case may cost (`--budget`).
+    pub budget: Option<f64>,
+    /// The doctor's prompt carries the price list and the spending (`--show-prices`).
+    pub show: bool,
+}
+
+impl CostView {
+    /// What is left of the budget, if there is one.
+    pub fn remaining(&self) -> Option<f64> {
+        self.budget.map(|budget| budget - self.spent)
+    }
+
+    /// One sentence on the spending so far, for a prompt.
+    pub fn spending(&self) -> String {
+        match self.budget {
+            Some(budget) => format!(
+                "Spent on this case so far: ${:.0} of its ${budget:.0} budget (${:.0} left).",
+                self.spent,
+                (budget - self.spent).max(0.0)
+            ),
+            None => format!("Spent on this case so far: ${:.0}.", self.spent),
+        }
+    }
 }
 
 /// What the patient sees before answering.
@@ -427,6 +464,14 @@ impl ModelDoctor {
             },
         )?;
         system.push_str(&additions.system);
+        let shown = view.cost.as_ref().filter(|cost| cost.show);
+        if let Some(cost) = shown {
+            // Cost-aware prompting: the price list after the instructions, the same every turn.
+            system.push_str(&format!(
+                "\n\n{}\nEach test you order is charged; weigh what a test would change before ordering it.",
+                cost.prices.listing()
+            ));
+        }
         let mut user = if view.must_diagnose {
             let final_note =
                 self.prompts.render("doctor_final.j2", minijinja::context! { max_turns => view.max_turns })?;
@@ -456,6 +501,9 @@ impl ModelDoctor {
             )?
         };
         user.push_str(&additions.user);
+        if let Some(cost) = shown {
+            user.push_str(&format!("\n{}", cost.spending()));
+        }
         Ok(DoctorPrompt { system, user, template, tools })
     }
 

@@ -13,6 +13,12 @@
 //! - `best-of[:n=N][:temperature=T]`: n sampled final diagnoses, the one a verifier (the judge
 //!   model, shown no ground truth) scores best.
 //!
+//! - `dxo[:threshold=P][:tests=N]`: the orchestrator doctor in the spirit of MAI-DxO: each
+//!   turn a hypothesis keeper, a test chooser, a challenger and a steward deliberate, a checklist
+//!   checks their orders, and code decides (see [`crate::orchestrator`]). It diagnoses once the
+//!   leading hypothesis reaches probability P (default 0.7) and orders at most N tests a turn
+//!   (default 3). It stands alone: no other strategy combines with it.
+//!
 //! Panel, self-consistency and best-of are alternative ways of deciding: at most one is set.
 
 use std::fmt;
@@ -56,6 +62,15 @@ pub struct SamplingStrategy {
     pub temperature: f64,
 }
 
+/// Orchestrator settings.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct DxoStrategy {
+    /// Diagnose once the leading hypothesis is at least this probable.
+    pub threshold: f64,
+    /// The most tests ordered in one turn.
+    pub tests: usize,
+}
+
 /// The strategies of a doctor; the default is none (AgentClinic's doctor).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Strategies {
@@ -75,9 +90,12 @@ pub struct Strategies {
     pub self_consistency: Option<SamplingStrategy>,
     /// Best-of-N with a verifier.
     pub best_of: Option<SamplingStrategy>,
+    /// The orchestrator doctor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dxo: Option<DxoStrategy>,
 }
 
-const NAMES: &str = "cot, memory[:k=N], reflection[:mask=false], panel[:n=N][:rounds=R], self-consistency[:k=K][:temperature=T], best-of[:n=N][:temperature=T], baseline";
+const NAMES: &str = "cot, memory[:k=N], reflection[:mask=false], panel[:n=N][:rounds=R], self-consistency[:k=K][:temperature=T], best-of[:n=N][:temperature=T], dxo[:threshold=P][:tests=N], baseline";
 
 impl Strategies {
     /// Parses a comma-separated list; `""`, `none` and `baseline` mean no strategy.
@@ -102,6 +120,7 @@ impl Strategies {
                 "panel" => &["n", "rounds"],
                 "self-consistency" | "sc" => &["k", "temperature"],
                 "best-of" | "bon" => &["n", "temperature"],
+                "dxo" => &["threshold", "tests"],
                 _ => return Err(fail(format!("unknown strategy {name:?}"), &format!("strategies are {NAMES}"))),
             };
             if let Some((key, _)) = params.iter().find(|(key, _)| !allowed.contains(&key.as_str())) {
@@ -159,6 +178,21 @@ impl Strategies {
                     strategies.panel =
                         Some(PanelStrategy { n: number("n", 3, 2, 8)?, rounds: number("rounds", 2, 1, 5)? as u32 })
                 }
+                "dxo" => {
+                    let threshold = match params.iter().find(|(key, _)| key == "threshold") {
+                        None => 0.7,
+                        Some((_, value)) => match value.parse::<f64>() {
+                            Ok(parsed) if parsed > 0.0 && parsed <= 1.0 => parsed,
+                            _ => {
+                                return Err(fail(
+                                    format!("dxo:threshold={value}: expected a probability above 0, at most 1"),
+                                    "e.g. dxo:threshold=0.7",
+                                ));
+                            }
+                        },
+                    };
+                    strategies.dxo = Some(DxoStrategy { threshold, tests: number("tests", 3, 1, 6)? })
+                }
                 "self-consistency" | "sc" => {
                     strategies.self_consistency =
                         Some(SamplingStrategy { k: number("k", 5, 2, 32)?, temperature: temperature()? })
@@ -175,6 +209,12 @@ impl Strategies {
             return Err(fail(
                 "panel, self-consistency and best-of are alternative ways of deciding; at most one may be set".into(),
                 "compare them as separate arms of `medsim ablate`",
+            ));
+        }
+        if strategies.dxo.is_some() && strategies != (Strategies { dxo: strategies.dxo, ..Strategies::default() }) {
+            return Err(fail(
+                "dxo is a doctor of its own and combines with no other strategy".into(),
+                "compare it with the others as separate arms of `medsim ablate`",
             ));
         }
         Ok(strategies)
@@ -213,6 +253,9 @@ impl fmt::Display for Strategies {
         if let Some(sampling) = self.best_of {
             parts.push(format!("best-of:n={}:temperature={}", sampling.k, sampling.temperature));
         }
+        if let Some(dxo) = self.dxo {
+            parts.push(format!("dxo:threshold={}:tests={}", dxo.threshold, dxo.tests));
+        }
         if parts.is_empty() {
             return f.write_str("baseline");
         }
@@ -241,6 +284,19 @@ mod tests {
         assert!(open.reflection && open.reflection_unmasked);
         assert_eq!(open.to_string(), "memory:k=3,reflection:mask=false");
         assert!(Strategies::parse("reflection:mask=maybe").is_err());
+    }
+
+    #[test]
+    fn the_orchestrator_stands_alone() {
+        let dxo = Strategies::parse("dxo").unwrap();
+        assert_eq!(dxo.dxo, Some(DxoStrategy { threshold: 0.7, tests: 3 }));
+        assert_eq!(dxo.to_string(), "dxo:threshold=0.7:tests=3");
+        assert_eq!(Strategies::parse(&dxo.to_string()).unwrap(), dxo);
+        assert!(!dxo.votes() && !dxo.is_baseline());
+        let error = Strategies::parse("dxo,panel").unwrap_err();
+        assert!(error.message.contains("combines with no other strategy"), "{error}");
+        assert!(Strategies::parse("dxo:threshold=1.5").unwrap_err().message.contains("probability"));
+        assert!(Strategies::parse("dxo:tests=0").is_err());
     }
 
     #[test]

@@ -590,7 +590,8 @@ pub struct SetupArgs {
     pub prompts: Option<PathBuf>,
     /// Doctor strategies, comma-separated: cot, memory[:k=N], reflection,
     /// panel[:n=N][:rounds=R], self-consistency[:k=K][:temperature=T],
-    /// best-of[:n=N][:temperature=T]. Example: cot,memory:k=3,reflection.
+    /// best-of[:n=N][:temperature=T], dxo[:threshold=P][:tests=N] (the orchestrator, alone).
+    /// Example: cot,memory:k=3,reflection.
     #[arg(long, default_value = "baseline", value_name = "LIST")]
     #[serde(default = "baseline")]
     pub strategy: String,
@@ -619,6 +620,10 @@ pub struct SetupArgs {
     #[arg(long, value_name = "USD")]
     #[serde(default)]
     pub budget: Option<f64>,
+    /// Show the doctor the price list and what the case has cost so far (cost-aware prompting).
+    #[arg(long)]
+    #[serde(default)]
+    pub show_prices: bool,
 }
 
 impl RoleModelArgs {
@@ -660,6 +665,7 @@ impl SetupArgs {
             final_call: true,
             prices: self.prices.clone(),
             budget: self.budget,
+            show_prices: self.show_prices,
         }
     }
 }

@@ -134,6 +134,37 @@ impl PriceTable {
         self
     }
 
+    /// The table as a short price list for a doctor's prompt (`--show-prices`): the visit, the
+    /// listed tests by a readable name, and what an unlisted test of each category costs.
+    pub fn listing(&self) -> String {
+        let currency = if self.meta.currency == "USD" { "$".to_owned() } else { format!("{} ", self.meta.currency) };
+        // Concepts by their name without the kind (`panel:cbc` → `cbc`).
+        let readable = |key: &str| key.split_once(':').map_or(key, |(_, name)| name).to_owned();
+        let mut lines = vec![format!(
+            "Prices ({} {}; {}): the visit {currency}{:.0}.",
+            self.meta.currency, self.meta.year, self.meta.source, self.visit.price
+        )];
+        let listed: Vec<String> = self
+            .concepts
+            .iter()
+            .map(|(key, price)| format!("{} {currency}{price:.0}", readable(key)))
+            .chain(self.imaging.iter().map(|(key, price)| {
+                let name = match key.split_once(':') {
+                    Some((modality, region)) => format!("{} {region}", readable_modality(modality)),
+                    None => readable_modality(key),
+                };
+                format!("{name} {currency}{price:.0}")
+            }))
+            .collect();
+        lines.push(format!("Tests: {}.", listed.join(", ")));
+        let unlisted: Vec<String> = CATEGORIES
+            .iter()
+            .filter_map(|category| self.category.get(*category).map(|price| format!("{category} {currency}{price:.0}")))
+            .collect();
+        lines.push(format!("Anything else, by kind: {}.", unlisted.join(", ")));
+        lines.join("\n")
+    }
+
     fn category_price(&self, test: &str, category: &str) -> PricedTest {
         PricedTest {
             test: test.to_owned(),
@@ -184,9 +215,27 @@ impl PriceTable {
     }
 }
 
+fn readable_modality(modality: &str) -> String {
+    match modality {
+        "xray" => "X-ray".to_owned(),
+        "ct" => "CT".to_owned(),
+        "mri" => "MRI".to_owned(),
+        other => other.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_listing_names_the_visit_tests_and_unlisted_kinds() {
+        let listing = PriceTable::builtin().listing();
+        assert!(listing.starts_with("Prices (USD 2025;"), "{listing}");
+        assert!(listing.contains("the visit $130."), "{listing}");
+        assert!(listing.contains("cbc $8") && listing.contains("CT head $110"), "{listing}");
+        assert!(listing.contains("Anything else, by kind: analyte $15"), "{listing}");
+    }
 
     #[test]
     fn tests_are_priced_by_what_was_ordered() {

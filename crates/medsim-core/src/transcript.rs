@@ -104,6 +104,20 @@ pub struct TestResult {
     pub assumed_normal: bool,
 }
 
+/// A proposed test the orchestrator's steward, checklist or budget took out or changed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Removal {
+    /// The test as proposed.
+    pub test: String,
+    /// `steward`, `checklist`, `budget` or `limit`.
+    pub by: String,
+    /// Why.
+    pub reason: String,
+    /// The cheaper test put in its place, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replacement: Option<String>,
+}
+
 /// Token counts of a model call.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Tokens {
@@ -231,6 +245,30 @@ pub enum EventKind {
         chosen: String,
         /// How it was chosen (majority, tie broken by confidence, …).
         reason: String,
+    },
+    /// The orchestrator doctor's decision for a turn (strategy `dxo`), computed in code from what
+    /// its hypothesis keeper, test chooser, challenger and steward said (their `opinion`
+    /// events come first) and from the checklist.
+    Deliberation {
+        /// Turn number.
+        turn: u32,
+        /// `ask`, `order`, `diagnose`, or `fallback` (the team gave nothing usable and the plain
+        /// doctor acted).
+        decision: String,
+        /// Why, in words.
+        reason: String,
+        /// The leading hypothesis.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        leading: Option<crate::action::Differential>,
+        /// Tests the chooser and the challenger proposed.
+        #[serde(default)]
+        proposed: Vec<String>,
+        /// Tests taken out or changed, by whom and why.
+        #[serde(default)]
+        removed: Vec<Removal>,
+        /// Tests ordered.
+        #[serde(default)]
+        ordered: Vec<String>,
     },
     /// Learning mode: after a wrong verdict, the doctor's lesson and retried diagnosis.
     Reflection {

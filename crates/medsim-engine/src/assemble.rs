@@ -197,6 +197,9 @@ impl Assembler {
         if self.strategy.strategies.is_baseline() {
             return Ok((Arc::new(base), seat));
         }
+        if let Some(settings) = self.strategy.strategies.dxo {
+            return Ok((Arc::new(medsim_agents::orchestrator::DxoDoctor::new(base, settings)), seat));
+        }
         // Best-of-N's verifier is the judge's model, shown the transcript and a candidate only.
         let verifier = match self.strategy.strategies.best_of {
             Some(_) => Some(self.seat(RoleName::Judge, seed)?),

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use medsim_agents::{DoctorView, MeasurementView, PatientView, Reply};
+use medsim_agents::{CostView, DoctorView, MeasurementView, PatientView, Reply};
 use medsim_core::action::{self, Diagnosis, DoctorAction};
 use medsim_core::case::Case;
 use medsim_core::matching;
@@ -176,6 +176,13 @@ impl<'a> Consultation<'a> {
             notes: if aids.notes { self.notes.clone() } else { String::new() },
             invite_question: aids.first_question && turn == 1,
             resample: aids.resample && self.repeated_last_turn,
+            cost: self.config.prices.as_ref().map(|prices| CostView {
+                prices: prices.clone(),
+                spent: prices.visit.price + self.priced.iter().map(|item| item.price).sum::<f64>(),
+                budget: self.config.budget,
+                show: self.config.show_prices,
+            }),
+            ordered_tests: self.ordered.iter().flat_map(|(tests, _, _)| tests.clone()).collect(),
         }
     }
 

@@ -78,6 +78,9 @@ pub struct EpisodeConfig {
     /// The most a case may cost (visit and tests): orders above what is left are refused.
     #[serde(default)]
     pub budget: Option<f64>,
+    /// The doctor's prompt carries the price list and what the case has cost so far.
+    #[serde(default)]
+    pub show_prices: bool,
 }
 
 fn yes() -> bool {
@@ -94,6 +97,7 @@ impl Default for EpisodeConfig {
             final_call: true,
             prices: None,
             budget: None,
+            show_prices: false,
         }
     }
 }

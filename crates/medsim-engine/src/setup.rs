@@ -124,6 +124,10 @@ pub struct Setup {
     /// The most one case may cost (visit and tests), in the table's currency.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget: Option<f64>,
+    /// The doctor is shown the price list and what the case has cost so far (cost-aware
+    /// prompting).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub show_prices: bool,
 }
 
 fn yes() -> bool {
@@ -149,6 +153,7 @@ impl Default for Setup {
             final_call: true,
             prices: None,
             budget: None,
+            show_prices: false,
         }
     }
 }
@@ -178,6 +183,7 @@ impl Setup {
             final_call: self.final_call,
             prices: Some(std::sync::Arc::new(prices)),
             budget: self.budget,
+            show_prices: self.show_prices,
         })
     }
 }

@@ -124,6 +124,9 @@ pub struct Summary {
     /// What the cases cost (visit and tests), when the run priced them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub care_cost: Option<CareCost>,
+    /// Mean care cost per case by tag (specialty, dataset …), when the run priced them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub care_cost_by_tag: BTreeMap<String, f64>,
 }
 
 /// What the cases of a run cost.
@@ -202,6 +205,7 @@ pub struct Tally {
     by_case: BTreeMap<String, Count>,
     care: (usize, f64, f64),
     care_by_category: BTreeMap<String, f64>,
+    care_by_tag: BTreeMap<String, (usize, f64)>,
 }
 
 impl Tally {
@@ -226,6 +230,11 @@ impl Tally {
             self.care.2 += episode.care_cost * episode.care_cost;
             for item in &episode.priced {
                 *self.care_by_category.entry(item.category.clone()).or_insert(0.0) += item.price;
+            }
+            for tag in &record.tags {
+                let entry = self.care_by_tag.entry(tag.clone()).or_insert((0, 0.0));
+                entry.0 += 1;
+                entry.1 += episode.care_cost;
             }
         }
         if let Some(verdict) = &episode.verdict {
@@ -310,6 +319,11 @@ impl Tally {
             by_bias: self.by_bias.iter().map(|(bias, count)| (bias.clone(), count.accuracy())).collect(),
             repeats: self.repeats(),
             care_cost: self.care_cost(),
+            care_cost_by_tag: self
+                .care_by_tag
+                .iter()
+                .map(|(tag, (n, sum))| (tag.clone(), round(sum / (*n).max(1) as f64, 2)))
+                .collect(),
         }
     }
 
@@ -407,14 +421,26 @@ pub fn markdown(summary: &Summary, title: &str) -> String {
         if table.is_empty() {
             continue;
         }
-        out.push_str(&format!("\n| {heading} | n | accuracy | 95 % CI |\n| --- | --- | --- | --- |\n"));
+        // Tags carry their cost per case beside their accuracy, when the run priced cases.
+        let costs = if heading == "tag" && !summary.care_cost_by_tag.is_empty() {
+            Some(&summary.care_cost_by_tag)
+        } else {
+            None
+        };
+        let (cost_head, cost_rule) = if costs.is_some() { (" cost per case |", " ---: |") } else { ("", "") };
+        out.push_str(&format!(
+            "\n| {heading} | n | accuracy | 95 % CI |{cost_head}\n| --- | --- | --- | --- |{cost_rule}\n"
+        ));
         for (name, accuracy) in table {
+            let cost = costs
+                .map(|costs| costs.get(name).map(|cost| format!(" ${cost:.0} |")).unwrap_or_else(|| " n/a |".into()))
+                .unwrap_or_default();
             if accuracy.judged == 0 {
-                out.push_str(&format!("| {name} | 0 | n/a | n/a |\n"));
+                out.push_str(&format!("| {name} | 0 | n/a | n/a |{cost}\n"));
                 continue;
             }
             out.push_str(&format!(
-                "| {name} | {} | {} | {}–{} |\n",
+                "| {name} | {} | {} | {}–{} |{cost}\n",
                 accuracy.judged,
                 percent(accuracy.accuracy),
                 percent(accuracy.ci_low),

@@ -219,6 +219,22 @@ fn runs_report_care_cost_and_refuse_a_budget_below_one_visit() {
     let summary: Value = serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["care_cost"]["mean"], 134.0, "{summary}");
     assert_eq!(summary["care_cost"]["share_by_category"]["analyte"], 1.0);
+    // Cost per tag, beside accuracy per tag.
+    let by_tag = summary["care_cost_by_tag"].as_object().expect("care cost by tag");
+    assert!(!by_tag.is_empty() && by_tag.values().all(|cost| cost == 134.0), "{summary}");
+    assert!(output.stdout.contains("| tag | n | accuracy | 95 % CI | cost per case |"), "{}", output.stdout);
+
+    // Cost-aware prompting is recorded in run.json, so runs with and without it stay apart.
+    let shown = root.join("shown");
+    let output = medsim(
+        root,
+        &["run", "--config", config, "--cases", "endo-01", "--show-prices", "--out", shown.to_str().unwrap()],
+    );
+    assert_eq!(output.code, 0, "{}", output.stderr);
+    let manifest: Value = serde_json::from_str(&std::fs::read_to_string(shown.join("run.json")).unwrap()).unwrap();
+    assert_eq!(manifest["setup"]["show_prices"], true, "{manifest}");
+    let plain: Value = serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
+    assert!(plain["setup"].get("show_prices").is_none(), "{plain}");
 
     let low = medsim(
         root,

@@ -537,8 +537,24 @@ rules:
     assert_eq!(episode.care_cost, 134.0, "the visit and the glucose");
     assert_eq!(episode.stop_reason, StopReason::Diagnosed);
 
+    // The doctor was not shown prices: it learnt of them only from the refusal.
+    assert!(!text_of(doctor[0]).contains("Prices ("), "{}", text_of(doctor[0]));
+
     // Without a budget the same orders both go ahead and both are priced.
-    let config = EpisodeConfig { prices: Some(prices), ..EpisodeConfig::default() };
+    let config = EpisodeConfig { prices: Some(prices.clone()), ..EpisodeConfig::default() };
     let (episode, _) = run_with(SCRIPT, "endo-01", config, Protocol::Agentclinic).await;
     assert_eq!((episode.tests_ordered, episode.care_cost), (2, 244.0));
+
+    // Cost-aware prompting: the price list in the doctor's instructions, the spending in each turn.
+    let config =
+        EpisodeConfig { prices: Some(prices), budget: Some(400.0), show_prices: true, ..EpisodeConfig::default() };
+    let (_, requests) = run_with(SCRIPT, "endo-01", config, Protocol::Agentclinic).await;
+    let doctor = by_role(&requests, "doctor");
+    let system = doctor[0].body["messages"][0]["content"].as_str().unwrap().to_owned();
+    assert!(system.contains("Prices (USD 2025;") && system.contains("CT head $110"), "{system}");
+    assert!(text_of(doctor[0]).contains("Spent on this case so far: $130 of its $400 budget ($270 left)."));
+    assert!(text_of(doctor[1]).contains("Spent on this case so far: $240 of its $400 budget ($160 left)."));
+    for role in ["patient", "judge"] {
+        assert!(by_role(&requests, role).iter().all(|request| !text_of(request).contains("Prices (")));
+    }
 }

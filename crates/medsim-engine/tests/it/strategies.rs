@@ -534,3 +534,130 @@ async fn best_of_n_takes_the_verifiers_choice_without_the_answer() {
         assert!(!text_of(request).contains("Acute gout"), "the verifier is not given the answer");
     }
 }
+
+const DXO: &str = r#"
+rules:
+  - when: { role: doctor, system: "hypothesis keeper" }
+    index: call
+    replies:
+      - '{"differential": [{"diagnosis": "Acute pancreatitis", "probability": 0.5}, {"diagnosis": "Biliary colic", "probability": 0.3}]}'
+      - '{"differential": [{"diagnosis": "Acute pancreatitis", "probability": 0.6}, {"diagnosis": "Biliary colic", "probability": 0.2}]}'
+      - '{"differential": [{"diagnosis": "Acute gallstone pancreatitis", "probability": 0.85}, {"diagnosis": "Alcoholic pancreatitis", "probability": 0.1}]}'
+  - when: { role: doctor, system: "test chooser" }
+    reply: '{"tests": ["Serum lipase", "CT abdomen", "Serum lipase"], "question": "How much alcohol do you drink?"}'
+  - when: { role: doctor, system: "challenger of a diagnostic team" }
+    reply: '{"against": "none", "alternative": "Perforated peptic ulcer", "test": "Liver function tests"}'
+  - when: { role: doctor, system: "steward of a diagnostic team" }
+    reply: '{"decisions": [{"test": "CT abdomen", "action": "{{STEWARD}}", "replacement": "", "reason": "the lipase answers it first"}]}'
+  - when: { role: patient }
+    reply: "A glass of wine a month, no more."
+  - when: { role: judge }
+    reply: "Yes"
+"#;
+
+async fn dxo_episode(steward: &str, config: EpisodeConfig) -> (Episode, Vec<RecordedRequest>) {
+    let server = serve(&DXO.replace("{{STEWARD}}", steward)).await;
+    let case = case("gi-01");
+    let factory = factory(&server.openai_base());
+    let mut setup = setup(&factory, &case, "baseline", None);
+    let base = ModelDoctor {
+        seat: setup.doctor_seat.clone(),
+        prompts: setup.prompts.clone(),
+        bias: None,
+        protocol: Protocol::Tools,
+    };
+    let settings = Strategies::parse("dxo").unwrap().dxo.unwrap();
+    setup.actors.doctor = Arc::new(medsim_agents::orchestrator::DxoDoctor::new(base, settings));
+    let episode = run_episode(&case, &[], &setup.actors, &config, None).await;
+    let requests = server.requests();
+    server.shutdown().await;
+    (episode, requests)
+}
+
+fn deliberations(episode: &Episode) -> Vec<(String, Vec<String>, Vec<medsim_core::transcript::Removal>)> {
+    kinds(episode)
+        .into_iter()
+        .filter_map(|kind| match kind {
+            EventKind::Deliberation { decision, ordered, removed, .. } => {
+                Some((decision.clone(), ordered.clone(), removed.clone()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn orders(episode: &Episode) -> Vec<Vec<String>> {
+    kinds(episode)
+        .into_iter()
+        .filter_map(|kind| match kind {
+            EventKind::TestOrder { tests, .. } => Some(tests.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_orchestrator_deliberates_and_the_stewards_veto_changes_the_order() {
+    let (episode, requests) = dxo_episode("veto", EpisodeConfig::default()).await;
+    let decided = deliberations(&episode);
+    let decisions: Vec<&str> = decided.iter().map(|(decision, _, _)| decision.as_str()).collect();
+    assert_eq!(decisions, ["ask", "order", "diagnose"], "history first, then tests, then the diagnosis at 85 %");
+    // Turn 2: the chooser's lipase (once: the checklist drops the repeat), the challenger's
+    // disconfirming test; the CT the steward vetoed is not ordered.
+    assert_eq!(orders(&episode), [vec!["Serum lipase".to_owned(), "Liver function tests".to_owned()]]);
+    let removed = &decided[1].2;
+    assert!(
+        removed.iter().any(|removal| removal.test == "CT abdomen"
+            && removal.by == "steward"
+            && removal.reason == "the lipase answers it first"),
+        "{removed:?}"
+    );
+    assert!(removed.iter().any(|removal| removal.test == "Serum lipase" && removal.by == "checklist"), "{removed:?}");
+    // Every member spoke in the ordering turn, each as an opinion of its own.
+    let stances: Vec<String> = kinds(&episode)
+        .into_iter()
+        .filter_map(|kind| match kind {
+            EventKind::Opinion { turn: 2, stance, .. } => Some(stance.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(stances, ["hypothesis-keeper", "test-chooser", "challenger", "steward"]);
+    let verdict = episode.verdict.as_ref().unwrap();
+    assert_eq!(verdict.diagnosis, "Acute gallstone pancreatitis");
+    assert!(verdict.correct);
+    // The team's words stay with the doctor; the team is never shown the answer.
+    others_never_see(&requests, "Perforated peptic ulcer");
+    others_never_see(&requests, "lipase answers it first");
+    for request in by_role(&requests, "doctor") {
+        assert!(!text_of(request).to_lowercase().contains("gallstone pancreatitis"), "{}", text_of(request));
+    }
+    // The steward was shown each candidate's price.
+    let steward = requests.iter().find(|request| text_of(request).contains("steward of a diagnostic team")).unwrap();
+    assert!(text_of(steward).contains("CT abdomen ($300)"), "{}", text_of(steward));
+
+    // Had the steward kept the CT, it would have been ordered: the veto is what changed the order.
+    let (episode, _) = dxo_episode("keep", EpisodeConfig::default()).await;
+    assert_eq!(
+        orders(&episode),
+        [vec!["Serum lipase".to_owned(), "CT abdomen".to_owned(), "Liver function tests".to_owned()]]
+    );
+}
+
+#[tokio::test]
+async fn the_orchestrator_orders_only_what_the_budget_allows() {
+    let prices = Arc::new(medsim_core::prices::PriceTable::builtin());
+    // $150 a case: the visit ($130) leaves $20, enough for the lipase ($7) and the liver panel ($8).
+    let config = EpisodeConfig { prices: Some(prices), budget: Some(150.0), ..EpisodeConfig::default() };
+    let (episode, requests) = dxo_episode("keep", config).await;
+    assert_eq!(orders(&episode), [vec!["Serum lipase".to_owned(), "Liver function tests".to_owned()]]);
+    let removed = &deliberations(&episode)[1].2;
+    assert!(
+        removed.iter().any(|removal| removal.test == "CT abdomen" && removal.by == "budget"),
+        "the steward kept the CT, the budget did not: {removed:?}"
+    );
+    // Nothing reached the engine's own refusal: the orchestrator kept within the budget itself.
+    assert!(!kinds(&episode).iter().any(|kind| matches!(kind, EventKind::OrderRefused { .. })));
+    assert_eq!(episode.care_cost, 145.0);
+    let steward = requests.iter().find(|request| text_of(request).contains("steward of a diagnostic team")).unwrap();
+    assert!(text_of(steward).contains("$20 left"), "{}", text_of(steward));
+}

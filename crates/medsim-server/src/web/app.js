@@ -138,7 +138,14 @@ function describe(event) {
     case "leak": return ["failure", `[turn ${event.turn}] the ${event.role} named the diagnosis (${event.matched})`];
     case "diagnosis": return ["doctor", `diagnosis: ${event.diagnosis.primary}` + (event.diagnosis.differential?.length ? `; differential: ${event.diagnosis.differential.map((d) => d.diagnosis).join(", ")}` : "")];
     case "verdict": return ["verdict", `verdict: ${event.verdict.correct ? "CORRECT" : "INCORRECT"} (${event.verdict.method}) — answer ${JSON.stringify(event.verdict.diagnosis)}, correct diagnosis ${JSON.stringify(event.verdict.ground_truth)}; ${event.verdict.reason}`];
-    case "retrieval": case "reasoning": case "opinion": case "vote": case "reflection": case "memory_write":
+    case "opinion":
+      return ["", `[turn ${event.turn}] ${event.stance}` + (event.differential?.length ? ` (${event.differential.map((d) => d.diagnosis + (d.probability == null ? "" : ` ${Math.round(d.probability * 100)} %`)).join("; ")})` : "") + `: ${event.text}`];
+    case "deliberation":
+      return ["tests", `[turn ${event.turn}] decision: ${event.decision} — ${event.reason}` +
+        (event.proposed?.length ? `\nproposed: ${event.proposed.join(", ")}` : "") +
+        (event.removed ?? []).map((r) => `\n${r.by} took out ${r.test}${r.replacement ? ` for ${r.replacement}` : ""}: ${r.reason}`).join("") +
+        (event.ordered?.length ? `\nordered: ${event.ordered.join(", ")}` : "")];
+    case "retrieval": case "reasoning": case "vote": case "reflection": case "memory_write":
       return ["", `${event.type}: ${JSON.stringify(Object.fromEntries(Object.entries(event).filter(([key]) => !["type", "t_ms"].includes(key))))}`];
     case "error": return ["failure", `error (${event.role}): ${event.message}`];
     case "episode_ended": return ["", `ended: ${event.stop_reason} after ${event.turns} turn(s)`];
