@@ -196,8 +196,13 @@ impl DxoDoctor {
         view: &DoctorView,
         events: &mut Vec<EventKind>,
     ) -> Result<String, ActorError> {
-        let system = self.base.prompts.render(template, minijinja::context! { tests => self.settings.tests })?;
-        let user = self.base.prompts.render("dxo_user.j2", context.clone())?;
+        // The consultation comes first and is the same for every member (and grows turn by turn):
+        // a prefix cache reads it once; each member's instruction follows it.
+        let system = self.base.prompts.render("dxo_team.j2", context.clone())?;
+        let user = self
+            .base
+            .prompts
+            .render(template, minijinja::context! { tests => self.settings.tests, ..context.clone() })?;
         let mut seat = self.base.seat.clone();
         seat.max_tokens = seat.max_tokens.max(256);
         let reply =

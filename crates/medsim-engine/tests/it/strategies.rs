@@ -537,17 +537,17 @@ async fn best_of_n_takes_the_verifiers_choice_without_the_answer() {
 
 const DXO: &str = r#"
 rules:
-  - when: { role: doctor, system: "hypothesis keeper" }
+  - when: { role: doctor, last: "You are the hypothesis keeper" }
     index: call
     replies:
       - '{"differential": [{"diagnosis": "Acute pancreatitis", "probability": 0.5}, {"diagnosis": "Biliary colic", "probability": 0.3}]}'
       - '{"differential": [{"diagnosis": "Acute pancreatitis", "probability": 0.6}, {"diagnosis": "Biliary colic", "probability": 0.2}]}'
       - '{"differential": [{"diagnosis": "Acute gallstone pancreatitis", "probability": 0.85}, {"diagnosis": "Alcoholic pancreatitis", "probability": 0.1}]}'
-  - when: { role: doctor, system: "test chooser" }
+  - when: { role: doctor, last: "You are the test chooser" }
     reply: '{"tests": ["Serum lipase", "CT abdomen", "Serum lipase"], "question": "How much alcohol do you drink?"}'
-  - when: { role: doctor, system: "challenger of a diagnostic team" }
+  - when: { role: doctor, last: "You are the challenger" }
     reply: '{"against": "none", "alternative": "Perforated peptic ulcer", "test": "Liver function tests"}'
-  - when: { role: doctor, system: "steward of a diagnostic team" }
+  - when: { role: doctor, last: "You are the steward" }
     reply: '{"decisions": [{"test": "CT abdomen", "action": "{{STEWARD}}", "replacement": "", "reason": "the lipase answers it first"}]}'
   - when: { role: patient }
     reply: "A glass of wine a month, no more."
@@ -632,8 +632,14 @@ async fn the_orchestrator_deliberates_and_the_stewards_veto_changes_the_order() 
         assert!(!text_of(request).to_lowercase().contains("gallstone pancreatitis"), "{}", text_of(request));
     }
     // The steward was shown each candidate's price.
-    let steward = requests.iter().find(|request| text_of(request).contains("steward of a diagnostic team")).unwrap();
+    let steward = requests.iter().find(|request| text_of(request).contains("You are the steward")).unwrap();
     assert!(text_of(steward).contains("CT abdomen ($300)"), "{}", text_of(steward));
+    // The members of a turn share one system prompt (the consultation), so a prefix cache reads
+    // it once; only their instructions differ.
+    let team: Vec<&RecordedRequest> = by_role(&requests, "doctor");
+    let keeper_of_turn_two = team[3];
+    assert!(text_of(keeper_of_turn_two).contains("You are the hypothesis keeper"));
+    assert_eq!(keeper_of_turn_two.body["messages"][0], steward.body["messages"][0]);
 
     // Had the steward kept the CT, it would have been ordered: the veto is what changed the order.
     let (episode, _) = dxo_episode("keep", EpisodeConfig::default()).await;
@@ -658,6 +664,6 @@ async fn the_orchestrator_orders_only_what_the_budget_allows() {
     // Nothing reached the engine's own refusal: the orchestrator kept within the budget itself.
     assert!(!kinds(&episode).iter().any(|kind| matches!(kind, EventKind::OrderRefused { .. })));
     assert_eq!(episode.care_cost, 145.0);
-    let steward = requests.iter().find(|request| text_of(request).contains("steward of a diagnostic team")).unwrap();
+    let steward = requests.iter().find(|request| text_of(request).contains("You are the steward")).unwrap();
     assert!(text_of(steward).contains("$20 left"), "{}", text_of(steward));
 }
