@@ -865,7 +865,8 @@ pub struct AblateArgs {
     #[command(flatten)]
     pub common: CommonRunArgs,
     /// One arm per strategy list, separated by ';' (the first is the baseline of the paired
-    /// comparisons). Example: "baseline;memory;memory,reflection;panel;self-consistency".
+    /// comparisons). Example: "baseline;memory;memory,reflection;panel;self-consistency". An
+    /// arm may set its own cost settings after '@': "baseline;dxo;dxo@budget=400,show-prices".
     #[arg(long, default_value = "baseline;cot", value_name = "ARMS")]
     pub grid: String,
     #[command(flatten)]

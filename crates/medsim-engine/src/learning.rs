@@ -509,7 +509,23 @@ impl AblatePlan {
         }
         let mut parsed = Vec::new();
         for arm in &self.arms {
-            let setup = Setup { strategy: arm.clone(), ..self.setup.clone() };
+            // `STRATEGIES@budget=N,show-prices`: an arm may also set its own cost settings.
+            let (strategy, settings) = arm.split_once('@').unwrap_or((arm.as_str(), ""));
+            let mut setup = Setup { strategy: strategy.trim().to_owned(), ..self.setup.clone() };
+            for setting in settings.split(',').map(str::trim).filter(|setting| !setting.is_empty()) {
+                match setting.split_once('=') {
+                    None if setting == "show-prices" => setup.show_prices = true,
+                    Some(("budget", value)) if value.trim().parse::<f64>().is_ok_and(|budget| budget > 0.0) => {
+                        setup.budget = value.trim().parse().ok();
+                    }
+                    _ => {
+                        return Err(RunError::Input(format!(
+                            "--grid arm {arm:?}: unknown setting {setting:?} after '@'\n  hint: an arm may set budget=USD and show-prices, e.g. \"dxo@budget=400\""
+                        )));
+                    }
+                }
+            }
+            setup.episode_config().map_err(RunError::Input)?;
             parsed.push((arm.clone(), strategies_of(&setup, false)?, setup));
         }
         Ok(parsed)
@@ -760,4 +776,45 @@ pub fn pareto_svg(rows: &[Value]) -> String {
 /// True when `path` holds a run (a run.json).
 pub fn holds_run(path: &Path) -> bool {
     RunDir::new(path).run_json().exists()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(arms: &[&str]) -> AblatePlan {
+        AblatePlan {
+            out: PathBuf::from("unused"),
+            dataset_spec: "builtin".into(),
+            arms: arms.iter().map(|arm| (*arm).to_owned()).collect(),
+            split: Split::default(),
+            limit: None,
+            repeats: 1,
+            seed: 0,
+            concurrency: 1,
+            setup: Setup::default(),
+        }
+    }
+
+    #[test]
+    fn an_arm_may_carry_its_own_budget_and_price_list() {
+        let arms =
+            plan(&["baseline", "dxo", "dxo@budget=400", "baseline@show-prices,budget=300"]).arm_setups().unwrap();
+        let settings: Vec<(&str, Option<f64>, bool)> =
+            arms.iter().map(|(_, _, setup)| (setup.strategy.as_str(), setup.budget, setup.show_prices)).collect();
+        assert_eq!(
+            settings,
+            [
+                ("baseline", None, false),
+                ("dxo", None, false),
+                ("dxo", Some(400.0), false),
+                ("baseline", Some(300.0), true)
+            ]
+        );
+        assert!(arms[2].1.dxo.is_some());
+        let error = plan(&["baseline", "dxo@budget=cheap"]).arm_setups().err().unwrap().to_string();
+        assert!(error.contains("unknown setting \"budget=cheap\""), "{error}");
+        let error = plan(&["baseline", "dxo@budget=50"]).arm_setups().err().unwrap().to_string();
+        assert!(error.contains("below the price of one visit"), "{error}");
+    }
 }
