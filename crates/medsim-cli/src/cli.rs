@@ -198,17 +198,12 @@ Examples:
     },
     /// The run viewer in the browser: runs, summaries with charts, episodes, transcripts.
     #[command(after_help = "Example: medsim serve --runs runs --port 8080, then open http://127.0.0.1:8080")]
-    Serve {
-        /// The directory of run directories.
-        #[arg(long, default_value = "runs")]
-        runs: PathBuf,
-        /// Address to listen on (loopback by default: anyone who can reach it can read the runs).
-        #[arg(long, default_value = "127.0.0.1")]
-        host: std::net::IpAddr,
-        /// Port (0: any free port, printed at start).
-        #[arg(long, default_value_t = 8080)]
-        port: u16,
-    },
+    #[command(after_help = "Runs and consultations started from the page use this server's models (the same \
+flags and settings as `medsim run`); their keys never reach the page. The address printed at start \
+carries a random token that every state-changing request and the event stream need.\n\n\
+Example: medsim serve --runs runs --port 8080\n\
+Example: medsim serve --no-live          # the run viewer only, no models loaded")]
+    Serve(Box<ServeArgs>),
     /// Write one run's view (summary, charts, episodes, transcripts) as a self-contained HTML file.
     #[command(after_help = "Example: medsim report runs/1764000000-builtin -o report.html")]
     Report {
@@ -857,6 +852,30 @@ pub struct LearnArgs {
     /// Test cases evaluated at each point of the curve (the first N of the test part).
     #[arg(long, value_name = "N", value_parser = at_least_one)]
     pub test_limit: Option<usize>,
+}
+
+/// Options of `medsim serve`.
+#[derive(Debug, Args, Clone)]
+pub struct ServeArgs {
+    /// The directory of run directories (live runs are written under DIR/live).
+    #[arg(long, default_value = "runs")]
+    pub runs: PathBuf,
+    /// Address to listen on (loopback by default: anyone who can reach it can read the runs).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: std::net::IpAddr,
+    /// Port (0: any free port, printed at start).
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// The run viewer only: no models are loaded and nothing can be started from the page.
+    #[arg(long)]
+    pub no_live: bool,
+    /// The most episodes a run started from the page may have in flight.
+    #[arg(long, default_value_t = 64, value_parser = concurrency)]
+    pub max_concurrency: usize,
+    #[command(flatten)]
+    pub setup: SetupArgs,
+    #[command(flatten)]
+    pub cache: CacheArgs,
 }
 
 /// Options of `medsim ablate`.

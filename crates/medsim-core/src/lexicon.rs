@@ -413,6 +413,20 @@ impl Lexicon {
             .unwrap_or_else(|| concept.split(':').next_back().unwrap_or(concept).to_owned())
     }
 
+    /// Test names to offer a person ordering tests (autocompletion): every concept's display
+    /// name, sorted, without repeats.
+    pub fn test_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .display
+            .iter()
+            .filter(|(concept, _)| !concept.starts_with("vital:"))
+            .map(|(_, name)| name.clone())
+            .collect();
+        names.sort_by_key(|name| name.to_lowercase());
+        names.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+        names
+    }
+
     /// The panels an analyte belongs to.
     pub fn panels_of(&self, concept: &str) -> &[String] {
         self.panels_of.get(concept).map(Vec::as_slice).unwrap_or(&[])

@@ -69,6 +69,9 @@ pub struct Assembler {
     pub strategy: StrategySetup,
     /// The episode settings the setup gives (prices read once, here).
     pub config: EpisodeConfig,
+    /// Someone outside in a seat of every episode this assembler builds (a person in the
+    /// browser playing a recorded run), unless [`Assembler::actors`] is given another.
+    pub outside: Option<Outside>,
 }
 
 /// The prompt templates a setup asks for (the embedded ones, or a directory overriding some),
@@ -96,7 +99,7 @@ impl Assembler {
     ) -> Result<Assembler, RunError> {
         let prompts = load_prompts(&setup)?;
         let config = setup.episode_config().map_err(RunError::Input)?;
-        Ok(Assembler { setup, factory, prompts, prices, models, strategy, config })
+        Ok(Assembler { setup, factory, prompts, prices, models, strategy, config, outside: None })
     }
 
     /// A seat for a role; `seed` is the episode's sampling seed and repeat.
@@ -128,6 +131,15 @@ impl Assembler {
                 );
                 continue;
             }
+            let outside = match (&self.outside, role) {
+                (Some(Outside::Doctor(doctor)), RoleName::Doctor) => Some(doctor.describe()),
+                (Some(Outside::Patient(_)), RoleName::Patient) => Some("person".to_owned()),
+                _ => None,
+            };
+            if let Some(name) = outside {
+                roles.insert(role.as_str().to_owned(), RoleRecord { model: name, temperature: None, max_tokens: None });
+                continue;
+            }
             if !self.models.contains_key(&role) {
                 continue;
             }
@@ -148,6 +160,7 @@ impl Assembler {
     pub fn actors(&self, case: &Case, seed: Option<(u64, u32)>, outside: Option<Outside>) -> Result<Built, RunError> {
         let strict = self.setup.strict_agentclinic;
         let rendering = if strict { Rendering::AgentClinic } else { Rendering::Readable };
+        let outside = outside.or_else(|| self.outside.clone());
         let (doctor, doctor_seat) = match &outside {
             Some(Outside::Doctor(doctor)) => (doctor.clone(), None),
             _ => {

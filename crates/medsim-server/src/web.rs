@@ -7,6 +7,9 @@
 //! - `GET /api/episodes?run=PATH[&outcome=correct|incorrect|error][&tag=T][&case=TEXT]`: one
 //!   row per episode.
 //! - `GET /api/episode?run=PATH&case=ID&repeat=N`: one episode's record, every event.
+//! - `GET /api/compare?a=PATH&b=PATH`: two runs side by side, paired by case and repeat, with
+//!   McNemar's exact test.
+//! - `/api/live…`, `/api/lexicon`: the live clinic (see [`crate::live`]).
 //!
 //! `PATH` is relative to `--runs`, made of plain names: nothing outside `--runs` is readable.
 //! A missing or damaged run answers with a JSON `{"error"}` the page shows.
@@ -18,7 +21,7 @@ use std::sync::Arc;
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use medsim_engine::run::summarise_log;
 use medsim_engine::runlog::{Outcome, RunDir};
@@ -28,6 +31,18 @@ use serde_json::{Value, json};
 pub struct WebConfig {
     /// The directory of run directories.
     pub runs: PathBuf,
+    /// The token every state-changing request and the event stream must carry; without one,
+    /// live runs are off.
+    pub token: Option<String>,
+    /// Live runs and consultations, when the server has models.
+    pub live: Option<crate::live::Live>,
+}
+
+impl WebConfig {
+    /// A viewer of the runs under `runs`, read-only.
+    pub fn viewer(runs: PathBuf) -> WebConfig {
+        WebConfig { runs, token: None, live: None }
+    }
 }
 
 const INDEX: &str = include_str!("web/index.html");
@@ -47,6 +62,15 @@ pub fn app(config: Arc<WebConfig>) -> Router {
         .route("/api/run", get(run))
         .route("/api/episodes", get(episodes))
         .route("/api/episode", get(episode))
+        .route("/api/compare", get(compare))
+        .route("/api/lexicon", get(crate::live::lexicon))
+        .route("/api/live/options", get(crate::live::options))
+        .route("/api/live/cases", get(crate::live::cases))
+        .route("/api/live", get(crate::live::list))
+        .route("/api/live/start", post(crate::live::start))
+        .route("/api/live/{id}", get(crate::live::status))
+        .route("/api/live/{id}/events", get(crate::live::events))
+        .route("/api/live/{id}/reply", post(crate::live::reply))
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
         .with_state(config)
 }
@@ -89,7 +113,7 @@ pub async fn serve(config: Arc<WebConfig>, listener: tokio::net::TcpListener) ->
     axum::serve(listener, app(config)).await
 }
 
-fn problem(status: StatusCode, message: impl Into<String>) -> Response {
+pub(crate) fn problem(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({"error": message.into()}))).into_response()
 }
 
@@ -256,4 +280,75 @@ async fn episode(State(config): State<Arc<WebConfig>>, Query(query): Query<HashM
         }
         (Ok(()), Some(record)) => Json(serde_json::to_value(&record).unwrap_or(Value::Null)).into_response(),
     }
+}
+
+/// One run of a comparison: its path, each episode's outcome, care cost and diagnosis, its
+/// summary and run.json.
+type Side = (String, HashMap<(String, u32), (Outcome, f64, Option<String>)>, medsim_engine::summary::Summary, Value);
+
+/// `GET /api/compare?a=PATH&b=PATH`: two runs paired by (case, repeat).
+async fn compare(State(config): State<Arc<WebConfig>>, Query(query): Query<HashMap<String, String>>) -> Response {
+    let mut sides: Vec<Side> = Vec::new();
+    for key in ["a", "b"] {
+        let Some(path) = query.get(key) else {
+            return problem(StatusCode::BAD_REQUEST, format!("{key}: expected two runs, ?a=PATH&b=PATH"));
+        };
+        let directory = match resolve(&config, &HashMap::from([("run".to_owned(), path.clone())])) {
+            Ok(directory) => directory,
+            Err((status, message)) => return problem(status, format!("{key}: {message}")),
+        };
+        let run_dir = RunDir::new(&directory);
+        let mut outcomes: HashMap<(String, u32), (Outcome, f64, Option<String>)> = HashMap::new();
+        if let Err(error) = run_dir.visit_episodes(|record| {
+            let diagnosis = record.episode.verdict.as_ref().map(|verdict| verdict.diagnosis.clone());
+            outcomes.entry(record.key()).or_insert((record.outcome, record.episode.care_cost, diagnosis));
+        }) {
+            return problem(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("{key}: the episode log cannot be read: {error}"),
+            );
+        }
+        let summary = match summarise_log(&run_dir) {
+            Ok((summary, _)) => summary,
+            Err(error) => return problem(StatusCode::UNPROCESSABLE_ENTITY, format!("{key}: {error}")),
+        };
+        let manifest = run_dir.read_run().unwrap_or(Value::Null);
+        sides.push((path.clone(), outcomes, summary, manifest));
+    }
+    let (a, b) = (&sides[0], &sides[1]);
+    // Pairs judged in both runs; an error on either side leaves the pair out.
+    let mut keys: Vec<&(String, u32)> = a.1.keys().filter(|key| b.1.contains_key(*key)).collect();
+    keys.sort();
+    let (mut both, mut only_a, mut only_b, mut neither, mut errors) = (0usize, 0usize, 0usize, 0usize, 0usize);
+    let mut rows = Vec::new();
+    for key in keys {
+        let (left, right) = (&a.1[key], &b.1[key]);
+        if left.0 == Outcome::Error || right.0 == Outcome::Error {
+            errors += 1;
+            continue;
+        }
+        let (x, y) = (left.0 == Outcome::Correct, right.0 == Outcome::Correct);
+        match (x, y) {
+            (true, true) => both += 1,
+            (true, false) => only_a += 1,
+            (false, true) => only_b += 1,
+            (false, false) => neither += 1,
+        }
+        rows.push(json!({"case_id": key.0, "repeat": key.1, "a": x, "b": y, "a_diagnosis": left.2, "b_diagnosis": right.2, "a_cost": left.1, "b_cost": right.1}));
+    }
+    let paired = both + only_a + only_b + neither;
+    let side = |side: &Side| json!({"run": side.0, "strategy": side.3["setup"]["strategy"], "doctor": side.3["roles"]["doctor"]["model"], "accuracy": side.2.accuracy, "care_cost": side.2.care_cost, "episodes": side.2.episodes});
+    Json(json!({
+        "a": side(a),
+        "b": side(b),
+        "paired": paired,
+        "both_correct": both,
+        "only_a": only_a,
+        "only_b": only_b,
+        "neither": neither,
+        "errors_left_out": errors,
+        "mcnemar_p": medsim_engine::summary::mcnemar_exact(only_a, only_b),
+        "rows": rows,
+    }))
+    .into_response()
 }

@@ -90,7 +90,7 @@ async fn the_viewer_lists_summarises_filters_and_shows_transcripts() {
     make_run(&root.path().join("study/first")).await;
     std::fs::create_dir_all(root.path().join("broken")).unwrap();
     std::fs::write(root.path().join("broken/run.json"), "{ not json").unwrap();
-    let router = app(Arc::new(WebConfig { runs: root.path().to_owned() }));
+    let router = app(Arc::new(WebConfig::viewer(root.path().to_owned())));
 
     let (status, _, page) = get(&router, "/").await;
     assert_eq!(status, StatusCode::OK);

@@ -119,7 +119,8 @@ pub fn rollout(args: RolloutArgs, ctx: &Context) -> Result<Exit> {
 }
 
 /// `medsim serve`.
-pub fn serve_runs(runs: std::path::PathBuf, host: std::net::IpAddr, port: u16) -> Result<Exit> {
+pub fn serve_runs(args: crate::cli::ServeArgs, ctx: &Context) -> Result<Exit> {
+    let runs = args.runs.clone();
     if !runs.is_dir() {
         return Err(BadInput(format!(
             "--runs {}: not a directory\n  hint: runs land under runs/ by default; pass --runs DIR",
@@ -127,19 +128,77 @@ pub fn serve_runs(runs: std::path::PathBuf, host: std::net::IpAddr, port: u16) -
         ))
         .into());
     }
-    if !host.is_loopback() {
-        eprintln!("warning: serving on {host}: anyone who can reach this address can read the runs");
+    if !args.host.is_loopback() {
+        eprintln!("warning: serving on {}: anyone who can reach this address can read the runs", args.host);
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let mut config = medsim_server::web::WebConfig::viewer(runs.clone());
+    let runtime = if args.no_live {
+        tokio::runtime::Builder::new_multi_thread().enable_all().build()?
+    } else {
+        let setup = args.setup.to_setup();
+        setup.episode_config().map_err(BadInput)?;
+        let session = ctx.session(&setup, &args.cache)?;
+        let (factory, prices, models) = (session.factory.clone(), session.prices.clone(), session.models.clone());
+        let assembler = move |setup: &medsim_engine::setup::Setup| {
+            let strategies =
+                medsim_agents::strategy::Strategies::parse(&setup.strategy).map_err(|error| error.to_string())?;
+            medsim_engine::assemble::Assembler::new(
+                setup.clone(),
+                factory.clone(),
+                prices.clone(),
+                models.clone(),
+                StrategySetup { strategies, memory: None },
+            )
+            .map_err(|error| error.to_string())
+        };
+        let store = ctx.store.clone();
+        let datasets = move |spec: &str| store.load(spec, LoadOptions::default()).map_err(|error| format!("{error:#}"));
+        let dataset_names = std::iter::once("builtin".to_owned())
+            .chain(medsim_core::registry::registered().iter().map(|entry| entry.name.to_owned()))
+            .collect();
+        config.token = Some(new_token());
+        config.live = Some(medsim_server::live::Live::new(medsim_server::live::LiveConfig {
+            base: setup,
+            models: session.models.iter().map(|(role, model)| (role.as_str().to_owned(), model.clone())).collect(),
+            assembler: Arc::new(assembler),
+            datasets: Arc::new(datasets),
+            dataset_names,
+            max_concurrency: args.max_concurrency,
+            max_sessions: 8,
+        }));
+        session.runtime
+    };
     runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind((host, port)).await?;
-        println!("medsim serve: http://{} (runs in {})", listener.local_addr()?, runs.display());
+        let listener = tokio::net::TcpListener::bind((args.host, args.port)).await?;
+        let address = listener.local_addr()?;
+        match &config.token {
+            Some(token) => println!("medsim serve: http://{address}/?token={token} (runs in {})", runs.display()),
+            None => println!("medsim serve: http://{address} (runs in {}; viewer only)", runs.display()),
+        }
         use std::io::Write as _;
         std::io::stdout().flush()?;
-        let config = Arc::new(medsim_server::web::WebConfig { runs });
-        medsim_server::web::serve(config, listener).await
+        medsim_server::web::serve(Arc::new(config), listener).await
     })?;
     Ok(Exit::Ok)
+}
+
+/// A random token for the page: 128 bits from the system's random source.
+fn new_token() -> String {
+    use std::io::Read as _;
+    let mut bytes = [0u8; 16];
+    if std::fs::File::open("/dev/urandom").and_then(|mut file| file.read_exact(&mut bytes)).is_err() {
+        // No /dev/urandom: the standard library's randomly keyed hasher, twice.
+        use std::hash::{BuildHasher as _, Hasher as _};
+        for (index, chunk) in bytes.chunks_mut(8).enumerate() {
+            let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+            hasher.write_usize(index);
+            hasher.write_u128(
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0),
+            );
+            chunk.copy_from_slice(&hasher.finish().to_le_bytes());
+        }
+    }
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 /// `medsim report`.

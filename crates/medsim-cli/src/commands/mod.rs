@@ -55,7 +55,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Play { seat, consult: args } => consult::play(seat, args, &context()?),
         Command::Env(crate::cli::EnvCommand::Serve(args)) => env::serve(*args, &context()?),
         Command::Export(args) => env::export_runs(args),
-        Command::Serve { runs, host, port } => env::serve_runs(runs, host, port),
+        Command::Serve(args) => env::serve_runs(*args, &context()?),
         Command::Report { run, out } => env::report(&run, &out),
         Command::Rollout(args) => env::rollout(*args, &context()?),
         Command::Completions { shell } => {
