@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The run viewer in a real browser: installs Debian's Chromium and ChromeDriver if missing
-# (scripts/browser-setup.sh), makes a run against the scripted model server, serves it with
-# `medsim serve`, and drives the pages with Selenium (python/browser_test.py). Screenshots go to
+# The run viewer and the live clinic in a real browser: installs Debian's Chromium and
+# ChromeDriver if missing (scripts/browser-setup.sh), makes two runs against the scripted model
+# server, serves them with `medsim serve` (the scripted models playing the live clinic), and
+# drives the pages with Selenium (python/browser_test.py): viewer, comparison, a live run watched
+# to every verdict, and a whole consultation played as the doctor. Screenshots go to
 # target/browser-screenshots/. MEDSIM is the binary (default: target/debug/medsim).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,11 +20,16 @@ trap cleanup EXIT
 source "$root/scripts/scripted-clinic.sh"
 mkdir -p "$work/runs/broken"
 echo '{ damaged' > "$work/runs/broken/run.json"
-"$medsim" --cache-dir "$work/cache" run --config "$work/medsim.toml" --doctor-model s/good --cases endo-01,cardio-01,derm-01 \
-  --out "$work/runs/study" > /dev/null 2>&1
-"$medsim" serve --runs "$work/runs" --port 0 > "$work/serve.out" 2>&1 &
+for doctor in good bad; do
+  out=study; [ "$doctor" = bad ] && out=study-bad
+  "$medsim" --cache-dir "$work/cache" run --config "$work/medsim.toml" --doctor-model "s/$doctor" --cases endo-01,cardio-01,derm-01 \
+    --out "$work/runs/$out" > /dev/null 2>&1
+done
+# The live clinic's models: the scripted doctor s/good, patient and judge from medsim.toml.
+"$medsim" --cache-dir "$work/cache" serve --config "$work/medsim.toml" --doctor-model s/good --runs "$work/runs" --port 0 \
+  > "$work/serve.out" 2>&1 &
 pids+=($!)
-for _ in $(seq 100); do grep -q http "$work/serve.out" 2>/dev/null && break; sleep 0.1; done
+for _ in $(seq 300); do grep -q http "$work/serve.out" 2>/dev/null && break; sleep 0.1; done
 url=$(grep -o 'http://[^ ]*' "$work/serve.out" | head -1)
 "$medsim" report "$work/runs/study" -o "$work/report.html" 2>/dev/null
 "$python" "$root/python/browser_test.py" "$url" study "$root/target/browser-screenshots" "$work/report.html"
