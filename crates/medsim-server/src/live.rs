@@ -9,7 +9,8 @@
 //! - `POST /api/live/start`: start a run or a consultation (JSON, below); answers its id.
 //! - `GET /api/live`: the live sessions; `GET /api/live/ID`: one, with the seat's pending prompt.
 //! - `GET /api/live/ID/events[?from=N]`: Server-Sent Events, every message from `N` on (a page
-//!   that connects late gets the backlog first).
+//!   that connects late gets the backlog first). Each event's data is a JSON array of the
+//!   messages ready at that moment, its id the last one's number (`Last-Event-ID` resumes).
 //! - `POST /api/live/ID/reply`: the person's move in the seat.
 //!
 //! Every `/api/live` route but `options` needs the server's token (`x-medsim-token` header or
@@ -203,6 +204,9 @@ struct Start {
     show_prices: bool,
     #[serde(default)]
     seed: Option<u64>,
+    /// Episodes per case (1 to 100; 1 with a seat).
+    #[serde(default)]
+    repeats: Option<u32>,
 }
 
 fn builtin() -> String {
@@ -480,6 +484,10 @@ pub async fn start(
     if cases.is_empty() {
         return bad("no cases: name some, or leave `cases` empty for the whole dataset");
     }
+    let repeats = request.repeats.unwrap_or(1);
+    if !(1..=100).contains(&repeats) || (seat.is_some() && repeats != 1) {
+        return bad(format!("repeats {repeats}: expected 1 to 100 (1 with a seat)"));
+    }
     if seat.is_some() && cases.len() != 1 {
         return bad(format!("a person takes a seat in one consultation at a time: name one case, not {}", cases.len()));
     }
@@ -502,7 +510,7 @@ pub async fn start(
         kind,
         directory: directory.clone(),
         seat,
-        total: cases.len(),
+        total: cases.len() * repeats as usize,
         log: Mutex::new(Vec::new()),
         sender,
         pending: Mutex::new(None),
@@ -543,7 +551,7 @@ pub async fn start(
         directory: config.runs.join(&directory),
         dataset_spec: request.dataset.clone(),
         cases,
-        repeats: 1,
+        repeats,
         seed: request.seed.unwrap_or(0),
         concurrency,
         resume: false,
@@ -559,13 +567,15 @@ pub async fn start(
     let watched = session.clone();
     tokio::spawn(async move {
         let observer: Arc<dyn Observer> = Arc::new(Watch(watched.clone()));
+        let began = std::time::Instant::now();
         let outcome = execute(&plan, &dataset, &assembler, observer).await;
+        let elapsed_ms = began.elapsed().as_secs_f64() * 1000.0;
         // Whatever happened, the seat is no longer waiting.
         watched.pending.lock().expect("seat").take();
         match outcome {
             Ok(outcome) => {
                 watched.state.lock().expect("live state").0 = "done";
-                watched.publish(json!({"kind": "finished", "directory": watched.directory, "summary": {"episodes": outcome.summary.episodes, "accuracy": outcome.summary.accuracy, "errors": outcome.summary.errors, "care_cost": outcome.summary.care_cost}}));
+                watched.publish(json!({"kind": "finished", "directory": watched.directory, "elapsed_ms": elapsed_ms, "summary": {"episodes": outcome.summary.episodes, "accuracy": outcome.summary.accuracy, "errors": outcome.summary.errors, "care_cost": outcome.summary.care_cost}}));
             }
             Err(error) => {
                 watched.state.lock().expect("live state").0 = "failed";
@@ -725,28 +735,60 @@ pub async fn events(
         next,
         session,
     );
+    // Each SSE event carries every message ready at that moment, as a JSON array (one write
+    // instead of hundreds when a busy run streams thousands of messages a second); its id is
+    // the last message's number.
     let stream = futures::stream::unfold(state, |(mut backlog, mut receiver, mut next, session)| async move {
         loop {
-            if let Some((seq, text)) = backlog.pop_front() {
-                let event = SseEvent::default().id(seq.to_string()).data(text.as_ref());
-                return Some((Ok::<_, std::convert::Infallible>(event), (backlog, receiver, next, session)));
-            }
-            match receiver.recv().await {
-                Ok((seq, _)) if seq < next => continue,
-                Ok((seq, text)) => {
-                    next = seq + 1;
-                    let event = SseEvent::default().id(seq.to_string()).data(text.as_ref());
-                    return Some((Ok(event), (backlog, receiver, next, session)));
+            if backlog.is_empty() {
+                match receiver.recv().await {
+                    Ok((seq, _)) if seq < next => continue,
+                    Ok((seq, text)) => {
+                        next = seq + 1;
+                        backlog.push_back((seq, text));
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        // This page fell behind: read what it missed from the log.
+                        let missed: Vec<Arc<str>> =
+                            session.log.lock().expect("live log").iter().skip(next).cloned().collect();
+                        backlog.extend(missed.into_iter().enumerate().map(|(index, text)| (next + index, text)));
+                        next += backlog.len();
+                        continue;
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return None,
                 }
-                Err(broadcast::error::RecvError::Lagged(_)) => {
-                    // This page fell behind: read what it missed from the log.
-                    let missed: Vec<Arc<str>> =
-                        session.log.lock().expect("live log").iter().skip(next).cloned().collect();
-                    backlog.extend(missed.into_iter().enumerate().map(|(index, text)| (next + index, text)));
-                    next += backlog.len();
-                }
-                Err(broadcast::error::RecvError::Closed) => return None,
             }
+            // Whatever else is ready joins this event.
+            while backlog.len() < 512 {
+                match receiver.try_recv() {
+                    Ok((seq, _)) if seq < next => {}
+                    Ok((seq, text)) => {
+                        next = seq + 1;
+                        backlog.push_back((seq, text));
+                    }
+                    Err(broadcast::error::TryRecvError::Lagged(_)) => {
+                        let missed: Vec<Arc<str>> =
+                            session.log.lock().expect("live log").iter().skip(next).cloned().collect();
+                        backlog.extend(missed.into_iter().enumerate().map(|(index, text)| (next + index, text)));
+                        next = backlog.back().map_or(next, |(seq, _)| seq + 1);
+                    }
+                    Err(_) => break,
+                }
+            }
+            let take = backlog.len().min(512);
+            let batch: Vec<(usize, Arc<str>)> = backlog.drain(..take).collect();
+            let last = batch.last().map(|(seq, _)| *seq).unwrap_or_default();
+            let mut data = String::with_capacity(batch.iter().map(|(_, text)| text.len() + 1).sum::<usize>() + 2);
+            data.push('[');
+            for (index, (_, text)) in batch.iter().enumerate() {
+                if index > 0 {
+                    data.push(',');
+                }
+                data.push_str(text);
+            }
+            data.push(']');
+            let event = SseEvent::default().id(last.to_string()).data(data);
+            return Some((Ok::<_, std::convert::Infallible>(event), (backlog, receiver, next, session)));
         }
     });
     Sse::new(stream).keep_alive(KeepAlive::default()).into_response()

@@ -114,11 +114,13 @@ async fn messages(router: &axum::Router, id: &str, until: &str) -> Vec<Value> {
             let frame: String = buffer.drain(..end + 2).collect();
             for line in frame.lines() {
                 if let Some(data) = line.strip_prefix("data: ") {
-                    let message: Value = serde_json::from_str(data).unwrap();
-                    let done = message["kind"] == until;
-                    found.push(message);
-                    if done {
-                        return found;
+                    let batch: Vec<Value> = serde_json::from_str(data).unwrap();
+                    for message in batch {
+                        let done = message["kind"] == until;
+                        found.push(message);
+                        if done {
+                            return found;
+                        }
                     }
                 }
             }
@@ -208,7 +210,11 @@ async fn a_run_started_from_the_page_streams_every_episode_to_its_verdict_and_is
         let mut stream = response.into_body().into_data_stream();
         String::from_utf8_lossy(&stream.next().await.unwrap().unwrap()).into_owned()
     };
-    assert!(late.starts_with("id: 5\n"), "{late}");
+    let first: Vec<Value> =
+        serde_json::from_str(late.lines().find_map(|line| line.strip_prefix("data: ")).unwrap()).unwrap();
+    assert_eq!(first[0]["seq"], 5, "{late}");
+    let last = first.last().unwrap()["seq"].as_u64().unwrap();
+    assert!(late.starts_with(&format!("id: {last}\n")), "the event's id is its last message's number: {late}");
     // No ground truth before each episode's verdict.
     no_truth_before_verdict(&seen);
     // Recorded like any other run, under --runs/live.

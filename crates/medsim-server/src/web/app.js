@@ -408,8 +408,8 @@ async function liveView(id) {
   };
   const stream = new EventSource(`/api/live/${encodeURIComponent(id)}/events?token=${encodeURIComponent(token)}`);
   liveStream = stream;
-  stream.onmessage = (message) => {
-    const data = JSON.parse(message.data);
+  stream.onmessage = (event) => { for (const data of JSON.parse(event.data)) handle(data); };
+  const handle = (data) => {
     switch (data.kind) {
       case "episode_started": roomOf(data.case, data.repeat); break;
       case "event": {
