@@ -8,6 +8,7 @@
 #   scripts/local-doctor.sh [OUT]          # default OUT: runs/local-doctor
 #   ARMS="0.5b-none 1.5b-all" scripts/local-doctor.sh   # a subset
 #   MEDQA=../shared/datasets/agentclinic/agentclinic_medqa.jsonl scripts/local-doctor.sh   # a local copy
+#   TABLE_ONLY=1 scripts/local-doctor.sh   # only the table, from what is there
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-runs/local-doctor}
@@ -15,10 +16,11 @@ medsim=${MEDSIM:-./target/release/medsim}
 concurrency=${CONCURRENCY:-4}
 small=local/qwen2.5-coder-0.5b-instruct
 large=local/qwen2.5-coder-1.5b-instruct
-"$medsim" models pull qwen2.5-coder-0.5b-instruct qwen2.5-coder-1.5b-instruct all-minilm-l6-v2
 arms=${ARMS:-"0.5b-none 0.5b-all 1.5b-none 1.5b-all"}
 mkdir -p "$out"
+[ -n "${TABLE_ONLY:-}" ] || "$medsim" models pull qwen2.5-coder-0.5b-instruct qwen2.5-coder-1.5b-instruct all-minilm-l6-v2
 for dataset in ${DATASETS:-builtin medqa}; do
+  [ -z "${TABLE_ONLY:-}" ] || break
   for arm in $arms; do
     size=${arm%%-*}
     aids=${arm#*-}

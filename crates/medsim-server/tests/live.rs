@@ -34,14 +34,22 @@ rules:
     reply: "No"
 "#;
 const TOKEN: &str = "0123456789abcdef";
+const SECRET: &str = "sk-live-test-secret-7f3a";
 
 async fn server(root: &std::path::Path) -> (axum::Router, ServerHandle) {
     let compiled = CompiledScript::parse(SCRIPT, "live-test").unwrap();
     let script = medsim_llm::script::server::start(compiled, "127.0.0.1:0".parse().unwrap(), None).await.unwrap();
     let mut llm = LlmSettings::default();
-    llm.providers
-        .insert("s".into(), ProviderSettings { base_url: Some(script.openai_base()), ..ProviderSettings::default() });
-    let factory = Arc::new(ModelFactory::with_environment(llm, |_| None));
+    // The server's key: it goes to the model server, never to the page.
+    let provider = ProviderSettings {
+        base_url: Some(script.openai_base()),
+        api_key_env: Some("MEDSIM_LIVE_TEST_KEY".into()),
+        ..ProviderSettings::default()
+    };
+    llm.providers.insert("s".into(), provider);
+    let factory = Arc::new(ModelFactory::with_environment(llm, |name| {
+        (name == "MEDSIM_LIVE_TEST_KEY").then(|| SECRET.to_owned())
+    }));
     let models: BTreeMap<RoleName, String> = [RoleName::Doctor, RoleName::Patient, RoleName::Judge]
         .into_iter()
         .map(|role| (role, "s/m".to_owned()))
@@ -215,8 +223,12 @@ async fn a_run_started_from_the_page_streams_every_episode_to_its_verdict_and_is
     assert_eq!(first[0]["seq"], 5, "{late}");
     let last = first.last().unwrap()["seq"].as_u64().unwrap();
     assert!(late.starts_with(&format!("id: {last}\n")), "the event's id is its last message's number: {late}");
-    // No ground truth before each episode's verdict.
+    // No ground truth before each episode's verdict, and never the server's key.
     no_truth_before_verdict(&seen);
+    assert!(seen.iter().all(|message| !message.to_string().contains(SECRET)));
+    let (_, options) = call(&router, "GET", "/api/live/options", None, "").await;
+    assert!(!options.to_string().contains(SECRET), "{options}");
+    assert!(script.requests().iter().all(|request| request.authorized), "the key did reach the model server");
     // Recorded like any other run, under --runs/live.
     let directory = root.path().join(seen[0]["directory"].as_str().unwrap());
     let log = std::fs::read_to_string(directory.join("episodes.jsonl")).unwrap();
