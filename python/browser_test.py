@@ -73,6 +73,13 @@ try:
     assert "CORRECT" in transcript.text, transcript.text
     shot("transcript")
 
+    # An ablation arm: the ablation's table and its accuracy-cost Pareto chart, drawn.
+    driver.get(base + "/#/run/ablation/0-baseline")
+    chart = wait.until(ready.presence_of_element_located((By.ID, "pareto")))
+    wait.until(lambda d: d.execute_script("return arguments[0].complete && arguments[0].naturalWidth", chart) > 0)
+    assert "budget=200" in driver.find_element(By.ID, "ablation").text
+    shot("ablation-arm")
+
     # Two runs compared case by case: the paired table and McNemar's test.
     driver.get(base + "/")
     wait.until(ready.presence_of_element_located((By.ID, "runs")))

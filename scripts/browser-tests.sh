@@ -25,6 +25,9 @@ for doctor in good bad; do
   "$medsim" --cache-dir "$work/cache" run --config "$work/medsim.toml" --doctor-model "s/$doctor" --cases endo-01,cardio-01,derm-01 \
     --out "$work/runs/$out" > /dev/null 2>&1
 done
+# A small ablation, so an arm's page shows the accuracy-cost chart.
+"$medsim" --cache-dir "$work/cache" ablate --config "$work/medsim.toml" --doctor-model s/good --limit 3 \
+  --grid "baseline;baseline@budget=200" --out "$work/runs/ablation" > /dev/null 2>&1
 # The live clinic's models: the scripted doctor s/good, patient and judge from medsim.toml.
 "$medsim" --cache-dir "$work/cache" serve --config "$work/medsim.toml" --doctor-model s/good --runs "$work/runs" --port 0 \
   > "$work/serve.out" 2>&1 &

@@ -94,7 +94,7 @@ pub fn report(directory: &Path) -> Result<String, String> {
     let planned = run["cases"].as_array().map(Vec::len).unwrap_or(0) as u64 * run["repeats"].as_u64().unwrap_or(1);
     let data = json!({
         "row": {"run": name, "kind": run["kind"], "dataset": run["dataset"]["name"], "doctor": run["roles"]["doctor"]["model"], "strategy": run["setup"]["strategy"], "planned": planned, "episodes": summary.episodes, "accuracy": summary.accuracy, "errors": summary.errors, "cost_usd": summary.cost_usd},
-        "detail": {"run": run, "summary": summary, "repeated": repeated, "curve": std::fs::read_to_string(directory.join("curve.md")).ok(), "ablation": std::fs::read_to_string(directory.join("ablation.md")).ok()},
+        "detail": {"run": run, "summary": summary, "repeated": repeated, "curve": std::fs::read_to_string(directory.join("curve.md")).ok(), "ablation": std::fs::read_to_string(directory.join("ablation.md")).ok(), "arm_of": arm_of(directory)},
         "rows": rows,
         "records": records,
     });
@@ -106,6 +106,15 @@ pub fn report(directory: &Path) -> Result<String, String> {
             &format!("<script>window.MEDSIM_DATA = {data};</script>\n<script>\n{SCRIPT}</script>"),
         );
     Ok(page)
+}
+
+/// For an arm of `medsim ablate`: the ablation's table and its accuracy–cost Pareto chart (the
+/// SVG as text; the page shows it as an image, so nothing in it runs).
+fn arm_of(directory: &Path) -> Option<Value> {
+    let parent = directory.parent()?;
+    let table = std::fs::read_to_string(parent.join("ablation.md")).ok()?;
+    let pareto = std::fs::read_to_string(parent.join("pareto.svg")).ok();
+    Some(json!({"ablation": table, "pareto": pareto}))
 }
 
 /// Serves until the listener fails.
@@ -206,7 +215,7 @@ async fn run(State(config): State<Arc<WebConfig>>, Query(query): Query<HashMap<S
     match summarise_log(&run_dir) {
         Ok((summary, repeated)) => {
             let extra = |name: &str| std::fs::read_to_string(directory.join(name)).ok();
-            Json(json!({"run": run, "summary": summary, "repeated": repeated, "curve": extra("curve.md"), "ablation": extra("ablation.md")}))
+            Json(json!({"run": run, "summary": summary, "repeated": repeated, "curve": extra("curve.md"), "ablation": extra("ablation.md"), "arm_of": arm_of(&directory)}))
                 .into_response()
         }
         Err(error) => problem(StatusCode::UNPROCESSABLE_ENTITY, format!("the episode log cannot be read: {error}")),

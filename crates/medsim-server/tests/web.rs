@@ -112,6 +112,15 @@ async fn the_viewer_lists_summarises_filters_and_shows_transcripts() {
     assert_eq!(run["summary"]["accuracy"]["correct"], 1, "endo-01 is diagnosed right: {}", run["summary"]);
     assert!(run["summary"]["by_tag"].as_object().unwrap().len() >= 2);
 
+    // An arm of an ablation shows the ablation's table and its accuracy–cost chart.
+    assert!(run["arm_of"].is_null(), "not an arm yet");
+    std::fs::write(root.path().join("study/ablation.md"), "| arm | accuracy |\n").unwrap();
+    std::fs::write(root.path().join("study/pareto.svg"), "<svg><circle/></svg>").unwrap();
+    let (_, run, _) = get(&router, "/api/run?run=study/first").await;
+    assert_eq!(run["arm_of"]["pareto"], "<svg><circle/></svg>");
+    assert!(run["arm_of"]["ablation"].as_str().unwrap().contains("| arm |"));
+    assert!(run["summary"]["care_cost_by_tag"].is_object(), "{}", run["summary"]);
+
     let (_, all, _) = get(&router, "/api/episodes?run=study/first").await;
     assert_eq!(all["episodes"].as_array().unwrap().len(), 3);
     let (_, correct, _) = get(&router, "/api/episodes?run=study/first&outcome=correct").await;

@@ -135,6 +135,14 @@ async function runView(path) {
   if (Object.keys(summary.by_tag).length) parts.push(accuracyChart("Accuracy by tag (bars) with 95% intervals", summary.by_tag, "by-tag"));
   if (Object.keys(summary.by_bias).length) parts.push(accuracyChart("Accuracy by bias", summary.by_bias, "by-bias"));
   for (const extra of ["curve", "ablation"]) if (data[extra]) parts.push(el("pre", { id: extra }, data[extra]));
+  if (data.arm_of) {
+    // An arm of an ablation: the whole ablation's table, and its accuracy–cost chart as an image.
+    parts.push(el("h3", {}, "The ablation this run is an arm of"), el("pre", { id: "ablation" }, data.arm_of.ablation));
+    if (data.arm_of.pareto) parts.push(el("img", { id: "pareto", alt: "accuracy against care cost per case", src: "data:image/svg+xml;charset=utf-8," + encodeURIComponent(data.arm_of.pareto) }));
+  }
+  if (summary.care_cost_by_tag && Object.keys(summary.care_cost_by_tag).length) {
+    parts.push(el("p", { class: "muted", id: "cost-by-tag" }, "Care cost per case by tag: " + Object.entries(summary.care_cost_by_tag).map(([tag, cost]) => `${tag} $${cost.toFixed(0)}`).join(", ")));
+  }
   const outcome = el("select", { id: "outcome" }, ...["", "correct", "incorrect", "error"].map((value) => el("option", { value }, value || "every outcome")));
   const caseFilter = el("input", { id: "case-filter", placeholder: "case id contains…" });
   const table = el("table", { id: "episodes" });
