@@ -546,7 +546,20 @@ pub async fn start(
         }
         None => {}
     }
-    live.sessions.lock().expect("live sessions").insert(id.clone(), session.clone());
+    {
+        // Finished sessions stay for pages that open them later, the oldest dropped past 32 (their
+        // runs stay on disk).
+        let mut sessions = live.sessions.lock().expect("live sessions");
+        let finished: Vec<String> = sessions
+            .iter()
+            .filter(|(_, session)| session.state.lock().expect("live state").0 != "running")
+            .map(|(id, _)| id.clone())
+            .collect();
+        for old in finished.iter().take(finished.len().saturating_sub(31)) {
+            sessions.remove(old);
+        }
+        sessions.insert(id.clone(), session.clone());
+    }
     let plan = RunPlan {
         directory: config.runs.join(&directory),
         dataset_spec: request.dataset.clone(),
