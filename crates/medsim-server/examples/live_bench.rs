@@ -88,6 +88,7 @@ async fn run(repeats: u32, rounds: u32) {
     config.live = Some(Live::new(LiveConfig {
         base,
         models: BTreeMap::new(),
+        choices: Vec::new(),
         assembler: Arc::new(assembler),
         datasets: Arc::new(|_: &str| Ok(builtin().clone())),
         dataset_names: vec!["builtin".into()],

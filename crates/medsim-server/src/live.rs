@@ -59,6 +59,8 @@ pub struct LiveConfig {
     pub base: Setup,
     /// The model of each role, as shown on the page (names only).
     pub models: BTreeMap<String, String>,
+    /// The models the page may give any role (loaded by the server; names only).
+    pub choices: Vec<String>,
     /// Assemblers for a setup.
     pub assembler: Arc<AssemblerFactory>,
     /// Datasets.
@@ -69,6 +71,25 @@ pub struct LiveConfig {
     pub max_concurrency: usize,
     /// The most live sessions running at once.
     pub max_sessions: usize,
+}
+
+/// The models of an assembler for `setup`: the server's, with the roles the page chose.
+pub fn role_models(
+    server: &BTreeMap<medsim_core::transcript::RoleName, String>,
+    setup: &Setup,
+) -> BTreeMap<medsim_core::transcript::RoleName, String> {
+    use medsim_core::transcript::RoleName;
+    let mut models = server.clone();
+    for (role, chosen) in [
+        (RoleName::Doctor, &setup.roles.doctor_model),
+        (RoleName::Patient, &setup.roles.patient_model),
+        (RoleName::Judge, &setup.roles.judge_model),
+    ] {
+        if let Some(model) = chosen {
+            models.insert(role, model.clone());
+        }
+    }
+    models
 }
 
 /// The live sessions of a server.
@@ -207,6 +228,13 @@ struct Start {
     /// Episodes per case (1 to 100; 1 with a seat).
     #[serde(default)]
     repeats: Option<u32>,
+    /// Models for the roles, among those the server offers (`options.choices`).
+    #[serde(default)]
+    doctor_model: Option<String>,
+    #[serde(default)]
+    patient_model: Option<String>,
+    #[serde(default)]
+    judge_model: Option<String>,
 }
 
 fn builtin() -> String {
@@ -278,6 +306,7 @@ pub async fn options(State(config): State<Arc<WebConfig>>) -> Response {
         Some(live) => Json(json!({
             "available": true,
             "models": live.config.models,
+            "choices": live.config.choices,
             "datasets": live.config.dataset_names,
             "protocols": ["agentclinic", "tools"],
             "strategies": ["baseline", "cot", "panel", "self-consistency", "best-of", "dxo"],
@@ -443,6 +472,21 @@ pub async fn start(
         }
         setup.max_turns = turns;
     }
+    for (role, chosen, slot) in [
+        ("doctor", &request.doctor_model, &mut setup.roles.doctor_model),
+        ("patient", &request.patient_model, &mut setup.roles.patient_model),
+        ("judge", &request.judge_model, &mut setup.roles.judge_model),
+    ] {
+        if let Some(model) = chosen.as_ref().filter(|model| !model.is_empty()) {
+            if !live.config.choices.contains(model) {
+                return bad(format!(
+                    "{role}_model {model:?}: this server offers {}; start `medsim serve` with --{role}-model to offer another",
+                    live.config.choices.join(", ")
+                ));
+            }
+            *slot = Some(model.clone());
+        }
+    }
     setup.budget = request.budget.or(setup.budget);
     setup.show_prices |= request.show_prices;
     if let Err(error) = setup.episode_config() {
@@ -516,7 +560,7 @@ pub async fn start(
         pending: Mutex::new(None),
         state: Mutex::new(("running", 0)),
     });
-    session.publish(json!({"kind": "started", "id": id, "session": kind, "seat": seat, "directory": directory, "cases": cases.iter().map(|case| json!({"id": case.id, "objective": case.objective})).collect::<Vec<_>>(), "models": live.config.models, "strategy": setup.strategy, "protocol": setup.protocol}));
+    session.publish(json!({"kind": "started", "id": id, "session": kind, "seat": seat, "directory": directory, "cases": cases.iter().map(|case| json!({"id": case.id, "objective": case.objective})).collect::<Vec<_>>(), "models": {"doctor": setup.roles.doctor_model.clone().or_else(|| live.config.models.get("doctor").cloned()), "patient": setup.roles.patient_model.clone().or_else(|| live.config.models.get("patient").cloned()), "judge": setup.roles.judge_model.clone().or_else(|| live.config.models.get("judge").cloned())}, "strategy": setup.strategy, "protocol": setup.protocol}));
     match seat {
         Some("doctor") => {
             let (doctor, mut requests) = PolicySeat::new("person (browser)");

@@ -72,7 +72,7 @@ async fn server(root: &std::path::Path) -> (axum::Router, ServerHandle) {
             setup.clone(),
             factory.clone(),
             Arc::new(Default::default()),
-            models.clone(),
+            medsim_server::live::role_models(&models, setup),
             StrategySetup { strategies, memory: None },
         )
         .map_err(|error| error.to_string())
@@ -86,6 +86,7 @@ async fn server(root: &std::path::Path) -> (axum::Router, ServerHandle) {
     config.live = Some(Live::new(LiveConfig {
         base,
         models: [("doctor".to_owned(), "s/m".to_owned())].into(),
+        choices: vec!["s/m".into(), "s/other".into()],
         assembler: Arc::new(assembler),
         datasets: Arc::new(datasets),
         dataset_names: vec!["builtin".into()],
@@ -178,6 +179,7 @@ async fn tokens_guard_every_state_changing_request_and_the_event_stream() {
         (r#"{"cases": ["endo-01", "cardio-01"], "seat": "doctor"}"#, "one case"),
         (r#"{"cases": ["endo-01"], "concurrency": 100000}"#, "concurrency 100000"),
         (r#"{"cases": ["endo-01"], "budget": 20}"#, "below the price of one visit"),
+        (r#"{"cases": ["endo-01"], "doctor_model": "openai/gpt-5"}"#, "this server offers s/m, s/other"),
     ] {
         let (status, answer) = call(&router, "POST", "/api/live/start", Some(TOKEN), body).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {answer}");
@@ -198,7 +200,7 @@ async fn a_run_started_from_the_page_streams_every_episode_to_its_verdict_and_is
         "POST",
         "/api/live/start",
         Some(TOKEN),
-        r#"{"cases": ["endo-01", "cardio-01", "derm-01", "gi-01"], "concurrency": 4, "protocol": "agentclinic"}"#,
+        r#"{"cases": ["endo-01", "cardio-01", "derm-01", "gi-01"], "concurrency": 4, "protocol": "agentclinic", "doctor_model": "s/other"}"#,
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{session}");
@@ -233,6 +235,9 @@ async fn a_run_started_from_the_page_streams_every_episode_to_its_verdict_and_is
     let directory = root.path().join(seen[0]["directory"].as_str().unwrap());
     let log = std::fs::read_to_string(directory.join("episodes.jsonl")).unwrap();
     assert_eq!(log.lines().count(), 4);
+    let manifest: Value = serde_json::from_str(&std::fs::read_to_string(directory.join("run.json")).unwrap()).unwrap();
+    assert_eq!(manifest["roles"]["doctor"]["model"], "s/other", "the page's choice of doctor model");
+    assert_eq!(manifest["roles"]["patient"]["model"], "s/m");
     let (_, listed) = call(&router, "GET", "/api/runs", None, "").await;
     assert!(listed["runs"].as_array().unwrap().iter().any(|run| run["run"].as_str().unwrap().starts_with("live/")));
     script.shutdown().await;

@@ -146,7 +146,7 @@ pub fn serve_runs(args: crate::cli::ServeArgs, ctx: &Context) -> Result<Exit> {
                 setup.clone(),
                 factory.clone(),
                 prices.clone(),
-                models.clone(),
+                medsim_server::live::role_models(&models, setup),
                 StrategySetup { strategies, memory: None },
             )
             .map_err(|error| error.to_string())
@@ -160,6 +160,7 @@ pub fn serve_runs(args: crate::cli::ServeArgs, ctx: &Context) -> Result<Exit> {
         config.live = Some(medsim_server::live::Live::new(medsim_server::live::LiveConfig {
             base: setup,
             models: session.models.iter().map(|(role, model)| (role.as_str().to_owned(), model.clone())).collect(),
+            choices: session.models.values().cloned().collect::<std::collections::BTreeSet<_>>().into_iter().collect(),
             assembler: Arc::new(assembler),
             datasets: Arc::new(datasets),
             dataset_names,

@@ -259,6 +259,9 @@ async function liveForm() {
   const concurrency = el("input", { id: "live-concurrency", type: "number", min: 1, max: options.max_concurrency, value: 4 });
   const budget = el("input", { id: "live-budget", type: "number", min: 0, placeholder: "none" });
   const prices = el("input", { id: "live-prices", type: "checkbox" });
+  const modelChoice = (role) => el("select", { id: `live-${role}-model` }, el("option", { value: "" }, `server default (${options.models[role] ?? "-"})`),
+    ...options.choices.map((model) => el("option", { value: model }, model)));
+  const roleModels = Object.fromEntries(["doctor", "patient", "judge"].map((role) => [role, modelChoice(role)]));
   const message = el("p", { class: "muted", id: "live-message" });
   const start = el("button", { id: "live-start", onclick: async () => {
     const picked = [...cases.selectedOptions].map((option) => option.value);
@@ -267,6 +270,7 @@ async function liveForm() {
     if (seat.value !== "none") body.seat = seat.value;
     if (limit.value) body.limit = Number(limit.value);
     if (budget.value) body.budget = Number(budget.value);
+    for (const [role, choice] of Object.entries(roleModels)) if (choice.value) body[`${role}_model`] = choice.value;
     try {
       const session = await live("/api/live/start", body);
       location.hash = `#/live/${session.id}`;
@@ -279,10 +283,11 @@ async function liveForm() {
   const models = Object.entries(options.models).map(([role, model]) => `${role}: ${model}`).join(" · ");
   const sessions = await live("/api/live").catch(() => ({ sessions: [] }));
   main.replaceChildren(el("h2", {}, "Live clinic"),
-    el("p", { class: "muted" }, `This server's models — ${models}. A person may take the doctor's or the patient's seat in one consultation; models play the other roles.`),
+    el("p", { class: "muted" }, `This server's models — ${models}. Keys stay on the server. A person may take the doctor's or the patient's seat in one consultation; models play the other roles.`),
     el("div", { class: "form" }, row("dataset", dataset), row("cases (none selected: all)", cases), row("first N cases", limit), row("your seat", seat),
       row("protocol", protocol), row("strategy", strategy), strategies, row("turns", turns), row("episodes at once", concurrency),
-      row("budget per case (USD)", budget), row("show the doctor prices", prices), start, message),
+      row("budget per case (USD)", budget), row("show the doctor prices", prices),
+      row("doctor's model", roleModels.doctor), row("patient's model", roleModels.patient), row("judge's model", roleModels.judge), start, message),
     ...(sessions.sessions.length ? [el("h3", {}, "Sessions"), el("ul", {}, ...sessions.sessions.map((item) =>
       el("li", {}, el("a", { href: `#/live/${item.id}` }, `${item.id}: ${item.kind}, ${item.finished}/${item.total} finished, ${item.state}`))))] : []));
 }
