@@ -402,7 +402,8 @@ fn prompt_of(pending: &Pending) -> Value {
             "must_diagnose": view.must_diagnose,
             "final_turn": view.final_turn,
             "images_available": view.images_available,
-            "images": view.images.len(),
+            // Images the doctor asked for, as data URLs (or their addresses).
+            "images": view.images.iter().filter_map(|image| image.to_url().ok()).collect::<Vec<_>>(),
             "spending": view.cost.as_ref().map(|cost| cost.spending()),
         }),
         Pending::Patient(view, _) => json!({"role": "patient", "question": view.question}),

@@ -383,3 +383,38 @@ async fn two_runs_are_compared_case_by_case_with_mcnemar() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
     script.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_doctor_in_the_browser_sees_the_images_asked_for_and_no_file_name() {
+    let root = tempfile::tempdir().unwrap();
+    let (router, script) = server(root.path()).await;
+    let (_, session) =
+        call(&router, "POST", "/api/live/start", Some(TOKEN), r#"{"cases": ["cardio-01"], "seat": "doctor"}"#).await;
+    let id = session["id"].as_str().unwrap().to_owned();
+    let first = prompt(&router, &id).await;
+    assert_eq!(first["images"].as_array().map(Vec::len), Some(0));
+    assert_eq!(first["images_available"], true);
+    let (status, _) =
+        call(&router, "POST", &format!("/api/live/{id}/reply"), Some(TOKEN), r#"{"action": "images"}"#).await;
+    assert_eq!(status, StatusCode::OK);
+    let second = prompt(&router, &id).await;
+    let images = second["images"].as_array().unwrap();
+    assert_eq!(images.len(), 1, "{second}");
+    assert!(images[0].as_str().unwrap().starts_with("data:image/png;base64,"));
+    // The image's file name names the diagnosis (ecg-stemi-inferior.png): it never reaches the page.
+    assert!(!second.to_string().contains("stemi"), "{}", &second.to_string()[..300]);
+    let (status, _) = call(
+        &router,
+        "POST",
+        &format!("/api/live/{id}/reply"),
+        Some(TOKEN),
+        r#"{"action": "diagnose", "primary": "Inferior STEMI"}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let seen = messages(&router, &id, "finished").await;
+    for message in seen.iter().take_while(|message| message["event"]["type"] != "verdict") {
+        assert!(!message.to_string().to_lowercase().contains("stemi-inferior"), "{message}");
+    }
+    script.shutdown().await;
+}

@@ -484,6 +484,7 @@ function seatControls(id, panel, prompt) {
   panel.replaceChildren(el("h3", {}, `You are the doctor — turn ${prompt.turn} of ${prompt.max_turns}`),
     el("p", { class: "muted" }, prompt.presentation),
     ...(prompt.response ? [el("pre", { id: "seat-response", class: "response" }, prompt.response)] : []),
+    ...(prompt.images?.length ? [el("div", { id: "seat-images-shown" }, ...prompt.images.map((url) => el("img", { src: url, alt: "case image", class: "case-image" })))] : []),
     ...(prompt.spending ? [el("p", { class: "muted" }, prompt.spending)] : []),
     ...(prompt.must_diagnose ? [el("p", { class: "error" }, "Your turns are used up: give your diagnosis.")] : []),
     el("div", { class: "moves" },
