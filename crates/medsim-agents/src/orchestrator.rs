@@ -10,8 +10,9 @@
 //! - the **checklist** (code) drops tests already done, repeated, or whose names the measurement
 //!   lexicon does not recognise, and the **budget** drops what the case can no longer pay for.
 //!
-//! The decision is computed from their outputs: diagnose when the leader reaches the
-//! threshold or the turns run out; ask first while no question has been asked; otherwise order
+//! The decision is computed from their outputs: diagnose when the turns run out, or when the
+//! leader reaches the threshold once the patient has been asked something; ask first while no
+//! question has been asked; otherwise order
 //! what survived stewardship; otherwise ask; otherwise diagnose. Each role's output is an
 //! `opinion` event and the decision a `deliberation` event, both private to the doctor. The
 //! team sees what the doctor sees (presentation, dialogue, results) and nothing else; the
@@ -442,8 +443,11 @@ impl DoctorActor for DxoDoctor {
             return Ok(reply);
         };
         let probability = leading.probability.unwrap_or(0.0);
-        if view.must_diagnose || view.final_turn || probability >= self.settings.threshold {
-            let reason = if probability >= self.settings.threshold {
+        // The threshold counts once the patient has been heard: a small model is sure of itself
+        // from the presentation alone.
+        let heard = !self.asked.lock().expect("asked").is_empty();
+        if view.must_diagnose || view.final_turn || (heard && probability >= self.settings.threshold) {
+            let reason = if heard && probability >= self.settings.threshold {
                 format!(
                     "the leader {} is at {:.0} %, at or above the threshold of {:.0} %",
                     leading.diagnosis,

@@ -650,6 +650,32 @@ async fn the_orchestrator_deliberates_and_the_stewards_veto_changes_the_order() 
 }
 
 #[tokio::test]
+async fn the_orchestrator_hears_the_patient_before_its_confidence_counts() {
+    // A keeper sure of itself from the presentation alone: the team still asks first.
+    let script = DXO.replace(
+        "0.5}, {\"diagnosis\": \"Biliary colic\", \"probability\": 0.3",
+        "0.9}, {\"diagnosis\": \"Biliary colic\", \"probability\": 0.05",
+    );
+    assert_ne!(script, DXO);
+    let server = serve(&script.replace("{{STEWARD}}", "keep")).await;
+    let case = case("gi-01");
+    let factory = factory(&server.openai_base());
+    let mut setup = setup(&factory, &case, "baseline", None);
+    let base = ModelDoctor {
+        seat: setup.doctor_seat.clone(),
+        prompts: setup.prompts.clone(),
+        bias: None,
+        protocol: Protocol::Tools,
+    };
+    let settings = Strategies::parse("dxo").unwrap().dxo.unwrap();
+    setup.actors.doctor = Arc::new(medsim_agents::orchestrator::DxoDoctor::new(base, settings));
+    let episode = run_episode(&case, &[], &setup.actors, &EpisodeConfig::default(), None).await;
+    server.shutdown().await;
+    let decisions: Vec<String> = deliberations(&episode).into_iter().map(|(decision, _, _)| decision).collect();
+    assert_eq!(decisions[0], "ask", "at 90 % before any question, the team asks: {decisions:?}");
+}
+
+#[tokio::test]
 async fn the_orchestrator_orders_only_what_the_budget_allows() {
     let prices = Arc::new(medsim_core::prices::PriceTable::builtin());
     // $150 a case: the visit ($130) leaves $20, enough for the lipase ($7) and the liver panel ($8).
