@@ -16,7 +16,7 @@ medsim=${MEDSIM:-./target/release/medsim}
 doctor=${DOCTOR:-local/qwen2.5-coder-1.5b-instruct}
 patient=${PATIENT:-local/qwen2.5-coder-0.5b-instruct}
 judge=${JUDGE:-$patient}
-budget=${BUDGET:-400}
+budget=${BUDGET:-250}  # about the plain doctor's mean care cost on the built-in cases ($239)
 if [[ "$doctor$patient$judge" == *local/* ]]; then
   "$medsim" models pull qwen2.5-coder-0.5b-instruct qwen2.5-coder-1.5b-instruct
 fi
