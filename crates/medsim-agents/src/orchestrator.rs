@@ -485,7 +485,12 @@ impl DoctorActor for DxoDoctor {
         events.append(&mut challenger_events);
         let (mut tests, question) = read_chooser(&chooser?);
         let (disconfirming, challenge) = read_challenger(&challenger?);
-        tests.extend(disconfirming);
+        // Each member's first pick goes ahead of the rest: the chooser's best test, the
+        // challenger's disconfirming test, then the chooser's others (the per-turn limit cuts
+        // from the end).
+        if let Some(test) = disconfirming {
+            tests.insert(tests.len().min(1), test);
+        }
         let proposals = Proposals { tests, question, challenge };
         let asked_before =
             |question: &str| self.asked.lock().expect("asked").iter().any(|asked| normal(asked) == normal(question));

@@ -605,6 +605,18 @@ async fn the_orchestrator_deliberates_and_the_stewards_veto_changes_the_order() 
     // Turn 2: the chooser's lipase (once: the checklist drops the repeat), the challenger's
     // disconfirming test; the CT the steward vetoed is not ordered.
     assert_eq!(orders(&episode), [vec!["Serum lipase".to_owned(), "Liver function tests".to_owned()]]);
+    let proposed = kinds(&episode)
+        .into_iter()
+        .find_map(|kind| match kind {
+            EventKind::Deliberation { proposed, decision, .. } if decision == "order" => Some(proposed.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(
+        proposed,
+        ["Serum lipase", "Liver function tests", "CT abdomen", "Serum lipase"],
+        "each member's first pick first"
+    );
     let removed = &decided[1].2;
     assert!(
         removed.iter().any(|removal| removal.test == "CT abdomen"
@@ -645,7 +657,7 @@ async fn the_orchestrator_deliberates_and_the_stewards_veto_changes_the_order() 
     let (episode, _) = dxo_episode("keep", EpisodeConfig::default()).await;
     assert_eq!(
         orders(&episode),
-        [vec!["Serum lipase".to_owned(), "CT abdomen".to_owned(), "Liver function tests".to_owned()]]
+        [vec!["Serum lipase".to_owned(), "Liver function tests".to_owned(), "CT abdomen".to_owned()]]
     );
 }
 
