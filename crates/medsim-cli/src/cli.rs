@@ -736,6 +736,10 @@ pub struct EnvServeArgs {
     /// Subtracted from the reward per test ordered.
     #[arg(long, default_value_t = 0.0)]
     pub test_cost: f64,
+    /// Subtracted from the reward per USD of care cost (visit and tests, by the price table;
+    /// see --prices): 0.0001 makes a $1,000 case cost 0.1.
+    #[arg(long, default_value_t = 0.0)]
+    pub price_weight: f64,
 }
 
 /// Options of `medsim rollout`.
@@ -757,6 +761,10 @@ pub struct RolloutArgs {
     /// Subtracted from the reward per test ordered.
     #[arg(long, default_value_t = 0.0)]
     pub test_cost: f64,
+    /// Subtracted from the reward per USD of care cost (visit and tests, by the price table;
+    /// see --prices): 0.0001 makes a $1,000 case cost 0.1.
+    #[arg(long, default_value_t = 0.0)]
+    pub price_weight: f64,
 }
 
 /// Options of `medsim export`.

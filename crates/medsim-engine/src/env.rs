@@ -34,13 +34,17 @@ pub struct EnvOptions {
     pub turn_cost: f64,
     /// Subtracted from the reward per test ordered.
     pub test_cost: f64,
+    /// Subtracted from the reward per unit of the episode's care cost (the visit and the tests,
+    /// priced by the run's price table): 0.0001 makes a $1,000 case cost 0.1.
+    #[serde(default)]
+    pub price_weight: f64,
     /// A primary diagnosis longer than this (characters) is cut, and flagged.
     pub max_diagnosis_chars: usize,
 }
 
 impl Default for EnvOptions {
     fn default() -> EnvOptions {
-        EnvOptions { turn_cost: 0.0, test_cost: 0.0, max_diagnosis_chars: 200 }
+        EnvOptions { turn_cost: 0.0, test_cost: 0.0, price_weight: 0.0, max_diagnosis_chars: 200 }
     }
 }
 
@@ -304,7 +308,7 @@ impl Session {
         let reward = reward(&episode, &self.options);
         let metadata = json!({
             "flags": flags,
-            "breakdown": { "verdict": if reward.correct { 1.0 } else { 0.0 }, "turn_cost": -reward.turn_cost, "test_cost": -reward.test_cost },
+            "breakdown": { "verdict": if reward.correct { 1.0 } else { 0.0 }, "turn_cost": -reward.turn_cost, "test_cost": -reward.test_cost, "care_cost": -reward.care_cost },
             "verdict": verdict.map(|verdict| json!({ "correct": verdict.correct, "method": verdict.method, "diagnosis": verdict.diagnosis, "reason": verdict.reason })),
             "correct_diagnosis": self.case.diagnosis,
             "stop_reason": episode.stop_reason,
@@ -377,6 +381,8 @@ pub struct Reward {
     pub turn_cost: f64,
     /// Subtracted for tests.
     pub test_cost: f64,
+    /// Subtracted for the care cost (`price_weight` × the episode's care cost).
+    pub care_cost: f64,
 }
 
 /// The environment's reward for a finished episode: only the last primary diagnosis counts, and
@@ -390,7 +396,15 @@ pub fn reward(episode: &Episode, options: &EnvOptions) -> Reward {
     let correct = episode.verdict.as_ref().is_some_and(|verdict| verdict.correct) && !hedged;
     let turn_cost = options.turn_cost * f64::from(episode.turns);
     let test_cost = options.test_cost * episode.tests_ordered as f64;
-    Reward { value: if correct { 1.0 } else { 0.0 } - turn_cost - test_cost, correct, hedged, turn_cost, test_cost }
+    let care_cost = options.price_weight * episode.care_cost;
+    Reward {
+        value: if correct { 1.0 } else { 0.0 } - turn_cost - test_cost - care_cost,
+        correct,
+        hedged,
+        turn_cost,
+        test_cost,
+        care_cost,
+    }
 }
 
 /// What `rollouts.jsonl` sums up.

@@ -111,7 +111,8 @@ fn reset(case: &str) -> Value {
 
 #[tokio::test]
 async fn a_whole_episode_over_websocket_rewards_the_verdict_minus_costs() {
-    let running = start(EnvOptions { turn_cost: 0.1, test_cost: 0.05, ..EnvOptions::default() }, 6, None, 4).await;
+    let options = EnvOptions { turn_cost: 0.1, test_cost: 0.05, price_weight: 0.0001, ..EnvOptions::default() };
+    let running = start(options, 6, None, 4).await;
     let mut socket = connect(&running).await;
     let first = call(&mut socket, reset(CASE)).await;
     assert_eq!(first["type"], "observation", "{first}");
@@ -127,10 +128,12 @@ async fn a_whole_episode_over_websocket_rewards_the_verdict_minus_costs() {
     let diagnosed = call(&mut socket, step("diagnose", json!({"primary": "Diabetic ketoacidosis"}))).await;
     let data = &diagnosed["data"];
     assert_eq!(data["done"], true, "{diagnosed}");
-    // 1 for the verdict, minus 3 turns × 0.1 and 1 test × 0.05.
-    assert!((data["reward"].as_f64().unwrap() - 0.65).abs() < 1e-9, "{diagnosed}");
+    // 1 for the verdict, minus 3 turns × 0.1, 1 test × 0.05, and the care cost by the price
+    // table ($130 visit + $4 glucose) × 0.0001.
+    assert!((data["reward"].as_f64().unwrap() - (0.65 - 0.0134)).abs() < 1e-9, "{diagnosed}");
     let metadata = &data["observation"]["metadata"];
     assert_eq!(metadata["breakdown"]["verdict"], 1.0);
+    assert!((metadata["breakdown"]["care_cost"].as_f64().unwrap() + 0.0134).abs() < 1e-9, "{metadata}");
     assert_eq!(metadata["verdict"]["correct"], true);
     let state = call(&mut socket, json!({"type": "state"})).await;
     assert_eq!(

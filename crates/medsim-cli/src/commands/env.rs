@@ -50,7 +50,12 @@ pub fn serve(args: EnvServeArgs, ctx: &Context) -> Result<Exit> {
         cases,
         base_dir: dataset.base_dir.clone(),
         assembler: Arc::new(assembler),
-        options: EnvOptions { turn_cost: args.turn_cost, test_cost: args.test_cost, ..EnvOptions::default() },
+        options: EnvOptions {
+            turn_cost: args.turn_cost,
+            test_cost: args.test_cost,
+            price_weight: args.price_weight,
+            ..EnvOptions::default()
+        },
         max_sessions: args.max_sessions,
         idle: Duration::from_secs(args.idle_secs),
         max_message_bytes: args.max_message_kb * 1024,
@@ -108,7 +113,12 @@ pub fn rollout(args: RolloutArgs, ctx: &Context) -> Result<Exit> {
         learner: None,
     };
     let outcome = session.execute(&plan, &dataset, &assembler)?;
-    let options = EnvOptions { turn_cost: args.turn_cost, test_cost: args.test_cost, ..EnvOptions::default() };
+    let options = EnvOptions {
+        turn_cost: args.turn_cost,
+        test_cost: args.test_cost,
+        price_weight: args.price_weight,
+        ..EnvOptions::default()
+    };
     let rollouts = medsim_engine::env::write_rollouts(&directory, &options)?;
     println!(
         "{} episode(s) of {} case(s): mean reward {:.3}; {} group(s) with differing rewards (a learning signal)",
