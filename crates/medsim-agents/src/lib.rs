@@ -193,7 +193,7 @@ pub struct DoctorView {
     pub resample: bool,
     /// Prices and what the case has cost so far, when the run prices tests.
     pub cost: Option<CostView>,
-    /// Every test ordered so far and carried out, normalised (lower case, spaces collapsed).
+    /// Every test ordered so far and carried out, as `medsim_core::action::normal` writes it.
     pub ordered_tests: Vec<String>,
 }
 

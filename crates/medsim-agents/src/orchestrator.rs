@@ -21,7 +21,7 @@
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use medsim_core::action::{Diagnosis, Differential, DoctorAction};
+use medsim_core::action::{Diagnosis, Differential, DoctorAction, normal};
 use medsim_core::prices::PriceTable;
 use medsim_core::transcript::{EventKind, Removal};
 use medsim_llm::types::Message;
@@ -42,24 +42,12 @@ pub struct DxoDoctor {
     asked: Mutex<Vec<String>>,
 }
 
-/// What the team said in one turn.
-#[derive(Debug, Default, Clone)]
-struct Proposals {
-    tests: Vec<String>,
-    question: Option<String>,
-    challenge: String,
-}
-
 /// The steward's word on one test.
 #[derive(Debug, Clone, PartialEq)]
 enum Stewardship {
     Keep,
     Replace(String, String),
     Veto(String),
-}
-
-fn normal(text: &str) -> String {
-    text.to_lowercase().split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// A JSON object from a reply: the whole text, or the first `{…}` in it.
@@ -491,30 +479,28 @@ impl DoctorActor for DxoDoctor {
         if let Some(test) = disconfirming {
             tests.insert(tests.len().min(1), test);
         }
-        let proposals = Proposals { tests, question, challenge };
         let asked_before =
             |question: &str| self.asked.lock().expect("asked").iter().any(|asked| normal(asked) == normal(question));
-        let fresh_question = proposals.question.clone().filter(|question| !asked_before(question));
-        let no_question_yet = self.asked.lock().expect("asked").is_empty();
-        if no_question_yet && let Some(question) = &fresh_question {
+        let fresh_question = question.filter(|question| !asked_before(question));
+        if !heard && let Some(question) = &fresh_question {
             events.push(deliberation(
                 view,
                 "ask",
                 "no question has been asked yet; history comes before tests".into(),
                 Some(&leading),
-                &proposals.tests,
+                &tests,
                 Vec::new(),
                 &[],
             ));
             return Ok(self.ask(question, events));
         }
         let mut removed = Vec::new();
-        let candidates = Self::checklist(view, prices, &proposals.tests, &mut removed);
+        let candidates = Self::checklist(view, prices, &tests, &mut removed);
         let mut ordered = Vec::new();
         if !candidates.is_empty() {
             let priced: Vec<(String, f64)> =
                 candidates.iter().map(|test| (test.clone(), prices.price(test).price)).collect();
-            let context = self.context(view, &differential, &proposals.challenge, &priced);
+            let context = self.context(view, &differential, &challenge, &priced);
             let steward_schema = json!({"type": "object", "properties": {"decisions": {"type": "array", "maxItems": candidates.len(), "items": {"type": "object", "properties": {"test": {"type": "string", "maxLength": 80}, "action": {"type": "string", "enum": ["keep", "replace", "veto"]}, "replacement": {"type": "string", "maxLength": 80}, "reason": {"type": "string", "maxLength": 200}}, "required": ["test", "action", "replacement", "reason"], "additionalProperties": false}}}, "required": ["decisions"], "additionalProperties": false});
             let words = read_steward(
                 &self.member(3, "steward", "dxo_steward.j2", &context, steward_schema, view, &mut events).await?,
@@ -526,9 +512,9 @@ impl DoctorActor for DxoDoctor {
             let reason = format!(
                 "{} of {} proposed test(s) passed the checklist, the steward and the budget",
                 ordered.len(),
-                proposals.tests.len()
+                tests.len()
             );
-            events.push(deliberation(view, "order", reason, Some(&leading), &proposals.tests, removed, &ordered));
+            events.push(deliberation(view, "order", reason, Some(&leading), &tests, removed, &ordered));
             let text = format!("REQUEST TEST: {}", ordered.join(", "));
             return Ok(Reply {
                 text,
@@ -542,7 +528,7 @@ impl DoctorActor for DxoDoctor {
                 "ask",
                 "no proposed test survived; a new question instead".into(),
                 Some(&leading),
-                &proposals.tests,
+                &tests,
                 removed,
                 &[],
             ));
@@ -550,7 +536,7 @@ impl DoctorActor for DxoDoctor {
         }
         let reason =
             format!("nothing new to ask or order; the leader {} is at {:.0} %", leading.diagnosis, probability * 100.0);
-        events.push(deliberation(view, "diagnose", reason, Some(&leading), &proposals.tests, removed, &[]));
+        events.push(deliberation(view, "diagnose", reason, Some(&leading), &tests, removed, &[]));
         let mut reply = Self::diagnose(&differential);
         reply.calls = events;
         Ok(reply)

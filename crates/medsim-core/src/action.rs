@@ -67,6 +67,12 @@ fn trim_value(value: &str) -> String {
     }
 }
 
+/// An action's text as repeats are compared (a test ordered again, a question asked again):
+/// lower case, single spaces.
+pub fn normal(text: &str) -> String {
+    text.to_lowercase().split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// Splits a test request ("CBC, BMP and chest X-ray") into test names. A part joined by "and"
 /// is a test of its own only when it names one; "MRI of the brain and orbits" stays whole, since
 /// "orbits" is only a region, and so does "left and right heart catheterization".

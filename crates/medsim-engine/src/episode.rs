@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use medsim_agents::{CostView, DoctorView, MeasurementView, PatientView, Reply};
-use medsim_core::action::{self, Diagnosis, DoctorAction};
+use medsim_core::action::{self, Diagnosis, DoctorAction, normal};
 use medsim_core::case::Case;
 use medsim_core::matching;
 use medsim_core::transcript::{Event, EventKind, RoleName, StopReason, Tokens, Verdict, VerdictMethod};
@@ -48,11 +48,6 @@ enum Guarded {
     Answered(String),
     /// The action goes ahead (its repeated tests dropped when beside a new question).
     Go(DoctorAction),
-}
-
-/// Text compared by the repeat guard: lower case, single spaces.
-fn normal(text: &str) -> String {
-    text.to_lowercase().split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// The tests of an order as the repeat guard compares them.
