@@ -81,6 +81,8 @@ pub struct Lexicon {
     generic: BTreeSet<String>,
     /// Groups of names for one disease.
     diagnoses: Vec<Vec<String>>,
+    /// Test names offered for autocompletion, sorted.
+    test_names: Vec<String>,
 }
 
 /// What a text names.
@@ -393,7 +395,15 @@ impl Lexicon {
             default_fluid.insert(panel.to_owned(), fluid.to_owned());
         }
         let longest = phrases.keys().map(|phrase| phrase.split(' ').count()).max().unwrap_or(1);
+        let mut test_names: Vec<String> = display
+            .iter()
+            .filter(|(concept, _)| !concept.starts_with("vital:"))
+            .map(|(_, name)| name.clone())
+            .collect();
+        test_names.sort_by_key(|name| name.to_lowercase());
+        test_names.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
         Ok(Lexicon {
+            test_names,
             phrases,
             longest,
             region_parent,
@@ -414,17 +424,9 @@ impl Lexicon {
     }
 
     /// Test names to offer a person ordering tests (autocompletion): every concept's display
-    /// name, sorted, without repeats.
-    pub fn test_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .display
-            .iter()
-            .filter(|(concept, _)| !concept.starts_with("vital:"))
-            .map(|(_, name)| name.clone())
-            .collect();
-        names.sort_by_key(|name| name.to_lowercase());
-        names.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
-        names
+    /// name but vital signs', sorted, without repeats (made once, with the lexicon).
+    pub fn test_names(&self) -> &[String] {
+        &self.test_names
     }
 
     /// The panels an analyte belongs to.

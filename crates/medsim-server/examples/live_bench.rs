@@ -157,22 +157,9 @@ async fn run(repeats: u32, rounds: u32) {
                     .await
                     .unwrap();
                 if status["state"] != "running" {
-                    break;
+                    break (status["elapsed_ms"].as_f64().unwrap(), 0);
                 }
             }
-            // The elapsed time from the log's last message, read once the run is over.
-            let mut response =
-                client.get(format!("{base_url}/api/live/{id}/events?token={TOKEN}")).send().await.unwrap();
-            let mut buffer = String::new();
-            let elapsed = loop {
-                buffer.push_str(&String::from_utf8_lossy(&response.chunk().await.unwrap().unwrap()));
-                if let Some(position) = buffer.find("\"elapsed_ms\":") {
-                    let rest = &buffer[position + 13..];
-                    let end = rest.find([',', '}']).unwrap();
-                    break rest[..end].parse::<f64>().unwrap();
-                }
-            };
-            (elapsed, 0)
         };
         let arm = if watched { "with a page" } else { "no page" };
         println!(

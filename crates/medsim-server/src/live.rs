@@ -124,7 +124,8 @@ pub struct Session {
     log: Mutex<Vec<Arc<str>>>,
     sender: broadcast::Sender<(usize, Arc<str>)>,
     pending: Mutex<Option<Pending>>,
-    state: Mutex<(&'static str, usize)>,
+    /// `running`, `done` or `failed`; episodes finished; the run's wall time once it ended.
+    state: Mutex<(&'static str, usize, Option<f64>)>,
 }
 
 impl Session {
@@ -140,8 +141,8 @@ impl Session {
     }
 
     fn summary(&self) -> Value {
-        let (state, finished) = *self.state.lock().expect("live state");
-        json!({"id": self.id, "kind": self.kind, "directory": self.directory, "seat": self.seat, "total": self.total, "finished": finished, "state": state})
+        let (state, finished, elapsed_ms) = *self.state.lock().expect("live state");
+        json!({"id": self.id, "kind": self.kind, "directory": self.directory, "seat": self.seat, "total": self.total, "finished": finished, "state": state, "elapsed_ms": elapsed_ms})
     }
 }
 
@@ -293,6 +294,26 @@ fn live_of(config: &WebConfig) -> Result<&Live, Response> {
     })
 }
 
+/// What every `/api/live` route but `options` starts with: the token, then live runs.
+fn guard<'a>(
+    config: &'a WebConfig,
+    headers: &HeaderMap,
+    query: &BTreeMap<String, String>,
+) -> Result<&'a Live, Response> {
+    authorised(config, headers, query)?;
+    live_of(config)
+}
+
+/// [`guard`], then the session the route names.
+fn guard_session(
+    config: &WebConfig,
+    headers: &HeaderMap,
+    query: &BTreeMap<String, String>,
+    id: &str,
+) -> Result<Arc<Session>, Response> {
+    session_of(guard(config, headers, query)?, id)
+}
+
 fn session_of(live: &Live, id: &str) -> Result<Arc<Session>, Response> {
     live.sessions.lock().expect("live sessions").get(id).cloned().ok_or_else(|| {
         problem(StatusCode::NOT_FOUND, format!("no live session {id:?} (it belongs to another server start?)"))
@@ -323,20 +344,24 @@ pub async fn cases(
     headers: HeaderMap,
     Query(query): Query<BTreeMap<String, String>>,
 ) -> Response {
-    if let Err(response) = authorised(&config, &headers, &query) {
-        return response;
-    }
-    let live = match live_of(&config) {
+    let live = match guard(&config, &headers, &query) {
         Ok(live) => live,
         Err(response) => return response,
     };
     let name = query.get("dataset").cloned().unwrap_or_else(builtin);
+    match load(live, name).await {
+        Ok(dataset) => Json(json!({"dataset": dataset.name, "cases": dataset.cases.iter().map(|case| json!({"id": case.id, "objective": case.objective, "tags": case.specialty.iter().chain(&case.tags).collect::<Vec<_>>()})).collect::<Vec<_>>()})).into_response(),
+        Err(response) => response,
+    }
+}
+
+/// A dataset, loaded off the async threads (it may be read from disk or downloaded).
+async fn load(live: &Live, name: String) -> Result<Dataset, Response> {
     let loader = live.config.datasets.clone();
-    let loaded = tokio::task::spawn_blocking(move || loader(&name)).await;
-    match loaded {
-        Ok(Ok(dataset)) => Json(json!({"dataset": dataset.name, "cases": dataset.cases.iter().map(|case| json!({"id": case.id, "objective": case.objective, "tags": case.specialty.iter().chain(&case.tags).collect::<Vec<_>>()})).collect::<Vec<_>>()})).into_response(),
-        Ok(Err(error)) => bad(error),
-        Err(error) => problem(StatusCode::INTERNAL_SERVER_ERROR, error.to_string()),
+    match tokio::task::spawn_blocking(move || loader(&name)).await {
+        Ok(Ok(dataset)) => Ok(dataset),
+        Ok(Err(error)) => Err(bad(error)),
+        Err(error) => Err(problem(StatusCode::INTERNAL_SERVER_ERROR, error.to_string())),
     }
 }
 
@@ -345,9 +370,10 @@ pub async fn lexicon(Query(query): Query<BTreeMap<String, String>>) -> Response 
     let wanted = query.get("q").map(|text| text.trim().to_lowercase()).unwrap_or_default();
     let names: Vec<String> = medsim_core::lexicon::Lexicon::get()
         .test_names()
-        .into_iter()
+        .iter()
         .filter(|name| wanted.is_empty() || name.to_lowercase().contains(&wanted))
         .take(20)
+        .cloned()
         .collect();
     Json(json!({"tests": names})).into_response()
 }
@@ -358,10 +384,7 @@ pub async fn list(
     headers: HeaderMap,
     Query(query): Query<BTreeMap<String, String>>,
 ) -> Response {
-    if let Err(response) = authorised(&config, &headers, &query) {
-        return response;
-    }
-    let live = match live_of(&config) {
+    let live = match guard(&config, &headers, &query) {
         Ok(live) => live,
         Err(response) => return response,
     };
@@ -377,10 +400,7 @@ pub async fn status(
     headers: HeaderMap,
     Query(query): Query<BTreeMap<String, String>>,
 ) -> Response {
-    if let Err(response) = authorised(&config, &headers, &query) {
-        return response;
-    }
-    let session = match live_of(&config).and_then(|live| session_of(live, &id)) {
+    let session = match guard_session(&config, &headers, &query, &id) {
         Ok(session) => session,
         Err(response) => return response,
     };
@@ -388,6 +408,24 @@ pub async fn status(
     let mut body = session.summary();
     body["prompt"] = prompt.unwrap_or(Value::Null);
     Json(body).into_response()
+}
+
+/// Each view the engine sends the person's seat becomes the session's pending move, announced
+/// to the pages.
+fn offer_seat<View: Send + 'static, Answer: Send + 'static>(
+    session: Arc<Session>,
+    mut requests: tokio::sync::mpsc::Receiver<(View, oneshot::Sender<Answer>)>,
+    pending: fn(View, oneshot::Sender<Answer>) -> Pending,
+) {
+    tokio::spawn(async move {
+        while let Some((view, reply)) = requests.recv().await {
+            let waiting = pending(view, reply);
+            let prompt = prompt_of(&waiting);
+            // Awaited before it is announced, so a page's quick answer is never refused.
+            *session.pending.lock().expect("seat") = Some(waiting);
+            session.publish(json!({"kind": "seat", "prompt": prompt}));
+        }
+    });
 }
 
 /// What the person in the seat is shown: what the role would see, nothing more.
@@ -417,10 +455,7 @@ pub async fn start(
     Query(query): Query<BTreeMap<String, String>>,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Err(response) = authorised(&config, &headers, &query) {
-        return response;
-    }
-    let live = match live_of(&config) {
+    let live = match guard(&config, &headers, &query) {
         Ok(live) => live,
         Err(response) => return response,
     };
@@ -504,12 +539,9 @@ pub async fn start(
         Some(other) => return bad(format!("seat {other:?}: expected doctor, patient or none")),
     };
     // The cases.
-    let loader = live.config.datasets.clone();
-    let name = request.dataset.clone();
-    let dataset = match tokio::task::spawn_blocking(move || loader(&name)).await {
-        Ok(Ok(dataset)) => dataset,
-        Ok(Err(error)) => return bad(error),
-        Err(error) => return problem(StatusCode::INTERNAL_SERVER_ERROR, error.to_string()),
+    let dataset = match load(live, request.dataset.clone()).await {
+        Ok(dataset) => dataset,
+        Err(response) => return response,
     };
     let mut cases: Vec<Case> = if request.cases.is_empty() {
         dataset.cases.clone()
@@ -559,35 +591,21 @@ pub async fn start(
         log: Mutex::new(Vec::new()),
         sender,
         pending: Mutex::new(None),
-        state: Mutex::new(("running", 0)),
+        state: Mutex::new(("running", 0, None)),
     });
     session.publish(json!({"kind": "started", "id": id, "session": kind, "seat": seat, "directory": directory, "cases": cases.iter().map(|case| json!({"id": case.id, "objective": case.objective})).collect::<Vec<_>>(), "models": {"doctor": setup.roles.doctor_model.clone().or_else(|| live.config.models.get("doctor").cloned()), "patient": setup.roles.patient_model.clone().or_else(|| live.config.models.get("patient").cloned()), "judge": setup.roles.judge_model.clone().or_else(|| live.config.models.get("judge").cloned())}, "strategy": setup.strategy, "protocol": setup.protocol}));
     match seat {
         Some("doctor") => {
-            let (doctor, mut requests) = PolicySeat::new("person (browser)");
+            let (doctor, requests) = PolicySeat::new("person (browser)");
             assembler.outside = Some(Outside::Doctor(Arc::new(doctor)));
-            let watched = session.clone();
-            tokio::spawn(async move {
-                while let Some((view, reply)) = requests.recv().await {
-                    let pending = Pending::Doctor(view, reply);
-                    watched.publish(json!({"kind": "seat", "prompt": prompt_of(&pending)}));
-                    *watched.pending.lock().expect("seat") = Some(pending);
-                }
-            });
+            offer_seat(session.clone(), requests, Pending::Doctor);
         }
         Some(_) => {
-            let (patient, mut requests) = ChannelSeat::<PatientView>::new("person (browser)", 1);
+            let (patient, requests) = ChannelSeat::<PatientView>::new("person (browser)", 1);
             assembler.outside = Some(Outside::Patient(Arc::new(patient)));
             // The patient's facts: what the patient model would be given, never the diagnosis.
             session.publish(json!({"kind": "patient_facts", "facts": cases[0].patient.render()}));
-            let watched = session.clone();
-            tokio::spawn(async move {
-                while let Some((view, reply)) = requests.recv().await {
-                    let pending = Pending::Patient(view, reply);
-                    watched.publish(json!({"kind": "seat", "prompt": prompt_of(&pending)}));
-                    *watched.pending.lock().expect("seat") = Some(pending);
-                }
-            });
+            offer_seat(session.clone(), requests, Pending::Patient);
         }
         None => {}
     }
@@ -630,6 +648,7 @@ pub async fn start(
         let elapsed_ms = began.elapsed().as_secs_f64() * 1000.0;
         // Whatever happened, the seat is no longer waiting.
         watched.pending.lock().expect("seat").take();
+        watched.state.lock().expect("live state").2 = Some(elapsed_ms);
         match outcome {
             Ok(outcome) => {
                 watched.state.lock().expect("live state").0 = "done";
@@ -652,10 +671,7 @@ pub async fn reply(
     Query(query): Query<BTreeMap<String, String>>,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Err(response) = authorised(&config, &headers, &query) {
-        return response;
-    }
-    let session = match live_of(&config).and_then(|live| session_of(live, &id)) {
+    let session = match guard_session(&config, &headers, &query, &id) {
         Ok(session) => session,
         Err(response) => return response,
     };
@@ -762,10 +778,7 @@ pub async fn events(
     headers: HeaderMap,
     Query(query): Query<BTreeMap<String, String>>,
 ) -> Response {
-    if let Err(response) = authorised(&config, &headers, &query) {
-        return response;
-    }
-    let session = match live_of(&config).and_then(|live| session_of(live, &id)) {
+    let session = match guard_session(&config, &headers, &query, &id) {
         Ok(session) => session,
         Err(response) => return response,
     };

@@ -107,6 +107,18 @@ async fn call(router: &axum::Router, method: &str, uri: &str, token: Option<&str
     (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
 }
 
+/// Starts a session from the page; returns its id.
+async fn start(router: &axum::Router, body: &str) -> String {
+    let (status, session) = call(router, "POST", "/api/live/start", Some(TOKEN), body).await;
+    assert_eq!(status, StatusCode::CREATED, "{session}");
+    session["id"].as_str().unwrap().to_owned()
+}
+
+/// The person's move in session `id`.
+async fn reply(router: &axum::Router, id: &str, body: &str) -> (StatusCode, Value) {
+    call(router, "POST", &format!("/api/live/{id}/reply"), Some(TOKEN), body).await
+}
+
 /// The event stream's messages until one of kind `until` (or the time limit).
 async fn messages(router: &axum::Router, id: &str, until: &str) -> Vec<Value> {
     let uri = format!("/api/live/{id}/events?token={TOKEN}");
@@ -167,6 +179,12 @@ async fn tokens_guard_every_state_changing_request_and_the_event_stream() {
     let (status, _) = call(&router, "GET", "/api/live/1-0/events?token=nope", None, "").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     // What the page needs before it has a token stays open, and reveals no keys.
+    let (status, suggested) = call(&router, "GET", "/api/lexicon?q=gluc", None, "").await;
+    assert_eq!(status, StatusCode::OK);
+    let suggested = suggested["tests"].as_array().unwrap();
+    assert!(
+        !suggested.is_empty() && suggested.iter().all(|name| name.as_str().unwrap().to_lowercase().contains("gluc"))
+    );
     let (status, options) = call(&router, "GET", "/api/live/options", None, "").await;
     assert_eq!((status, options["available"].as_bool()), (StatusCode::OK, Some(true)));
     // Malformed requests: 400 with the reason.
@@ -195,17 +213,15 @@ async fn tokens_guard_every_state_changing_request_and_the_event_stream() {
 async fn a_run_started_from_the_page_streams_every_episode_to_its_verdict_and_is_recorded() {
     let root = tempfile::tempdir().unwrap();
     let (router, script) = server(root.path()).await;
-    let (status, session) = call(
+    let id = start(
         &router,
-        "POST",
-        "/api/live/start",
-        Some(TOKEN),
         r#"{"cases": ["endo-01", "cardio-01", "derm-01", "gi-01"], "concurrency": 4, "protocol": "agentclinic", "doctor_model": "s/other"}"#,
     )
     .await;
-    assert_eq!(status, StatusCode::CREATED, "{session}");
-    let id = session["id"].as_str().unwrap().to_owned();
     let seen = messages(&router, &id, "finished").await;
+    let (_, status) = call(&router, "GET", &format!("/api/live/{id}"), Some(TOKEN), "").await;
+    assert_eq!(status["state"], "done");
+    assert!(status["elapsed_ms"].as_f64().is_some_and(|elapsed| elapsed > 0.0), "the run's wall time: {status}");
     let finished: Vec<&Value> = seen.iter().filter(|message| message["kind"] == "episode_finished").collect();
     assert_eq!(finished.len(), 4);
     let verdicts = seen.iter().filter(|message| message["event"]["type"] == "verdict").count();
@@ -270,21 +286,8 @@ fn no_truth_before_verdict(seen: &[Value]) {
 async fn a_person_plays_the_doctor_and_the_episode_is_judged_and_recorded() {
     let root = tempfile::tempdir().unwrap();
     let (router, script) = server(root.path()).await;
-    let (status, session) = call(
-        &router,
-        "POST",
-        "/api/live/start",
-        Some(TOKEN),
-        r#"{"cases": ["endo-01"], "seat": "doctor", "max_turns": 4}"#,
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{session}");
-    let id = session["id"].as_str().unwrap().to_owned();
-    let reply = |body: &'static str| {
-        let router = router.clone();
-        let id = id.clone();
-        async move { call(&router, "POST", &format!("/api/live/{id}/reply"), Some(TOKEN), body).await }
-    };
+    let id = start(&router, r#"{"cases": ["endo-01"], "seat": "doctor", "max_turns": 4}"#).await;
+    let reply = |body: &'static str| reply(&router, &id, body);
     let first = prompt(&router, &id).await;
     assert_eq!((first["role"].as_str(), first["turn"].as_u64()), (Some("doctor"), Some(1)));
     assert!(!first.to_string().to_lowercase().contains("ketoacidosis"), "{first}");
@@ -329,22 +332,13 @@ async fn a_person_plays_the_doctor_and_the_episode_is_judged_and_recorded() {
 async fn a_person_plays_the_patient_from_the_case_facts_without_the_diagnosis() {
     let root = tempfile::tempdir().unwrap();
     let (router, script) = server(root.path()).await;
-    let (_, session) =
-        call(&router, "POST", "/api/live/start", Some(TOKEN), r#"{"cases": ["endo-01"], "seat": "patient"}"#).await;
-    let id = session["id"].as_str().unwrap().to_owned();
+    let id = start(&router, r#"{"cases": ["endo-01"], "seat": "patient"}"#).await;
     let question = prompt(&router, &id).await;
     assert_eq!(
         (question["role"].as_str(), question["question"].as_str()),
         (Some("patient"), Some("What brings you in?"))
     );
-    let (status, _) = call(
-        &router,
-        "POST",
-        &format!("/api/live/{id}/reply"),
-        Some(TOKEN),
-        &json!({"action": "answer", "text": "I am thirsty all the time."}).to_string(),
-    )
-    .await;
+    let (status, _) = reply(&router, &id, r#"{"action": "answer", "text": "I am thirsty all the time."}"#).await;
     assert_eq!(status, StatusCode::OK);
     let seen = messages(&router, &id, "finished").await;
     let facts = seen.iter().find(|message| message["kind"] == "patient_facts").unwrap();
@@ -365,8 +359,8 @@ async fn two_runs_are_compared_case_by_case_with_mcnemar() {
     let mut paths = Vec::new();
     for turns in [6, 1] {
         let body = json!({"cases": ["endo-01", "cardio-01", "derm-01"], "max_turns": turns}).to_string();
-        let (_, session) = call(&router, "POST", "/api/live/start", Some(TOKEN), &body).await;
-        let seen = messages(&router, session["id"].as_str().unwrap(), "finished").await;
+        let id = start(&router, &body).await;
+        let seen = messages(&router, &id, "finished").await;
         paths.push(seen[0]["directory"].as_str().unwrap().to_owned());
     }
     let (status, compared) =
@@ -388,14 +382,11 @@ async fn two_runs_are_compared_case_by_case_with_mcnemar() {
 async fn the_doctor_in_the_browser_sees_the_images_asked_for_and_no_file_name() {
     let root = tempfile::tempdir().unwrap();
     let (router, script) = server(root.path()).await;
-    let (_, session) =
-        call(&router, "POST", "/api/live/start", Some(TOKEN), r#"{"cases": ["cardio-01"], "seat": "doctor"}"#).await;
-    let id = session["id"].as_str().unwrap().to_owned();
+    let id = start(&router, r#"{"cases": ["cardio-01"], "seat": "doctor"}"#).await;
     let first = prompt(&router, &id).await;
     assert_eq!(first["images"].as_array().map(Vec::len), Some(0));
     assert_eq!(first["images_available"], true);
-    let (status, _) =
-        call(&router, "POST", &format!("/api/live/{id}/reply"), Some(TOKEN), r#"{"action": "images"}"#).await;
+    let (status, _) = reply(&router, &id, r#"{"action": "images"}"#).await;
     assert_eq!(status, StatusCode::OK);
     let second = prompt(&router, &id).await;
     let images = second["images"].as_array().unwrap();
@@ -403,14 +394,7 @@ async fn the_doctor_in_the_browser_sees_the_images_asked_for_and_no_file_name() 
     assert!(images[0].as_str().unwrap().starts_with("data:image/png;base64,"));
     // The image's file name names the diagnosis (ecg-stemi-inferior.png): it never reaches the page.
     assert!(!second.to_string().contains("stemi"), "{}", &second.to_string()[..300]);
-    let (status, _) = call(
-        &router,
-        "POST",
-        &format!("/api/live/{id}/reply"),
-        Some(TOKEN),
-        r#"{"action": "diagnose", "primary": "Inferior STEMI"}"#,
-    )
-    .await;
+    let (status, _) = reply(&router, &id, r#"{"action": "diagnose", "primary": "Inferior STEMI"}"#).await;
     assert_eq!(status, StatusCode::OK);
     let seen = messages(&router, &id, "finished").await;
     for message in seen.iter().take_while(|message| message["event"]["type"] != "verdict") {
