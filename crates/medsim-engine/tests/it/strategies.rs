@@ -556,7 +556,12 @@ rules:
 "#;
 
 async fn dxo_episode(steward: &str, config: EpisodeConfig) -> (Episode, Vec<RecordedRequest>) {
-    let server = serve(&DXO.replace("{{STEWARD}}", steward)).await;
+    dxo_episode_with(&DXO.replace("{{STEWARD}}", steward), config).await
+}
+
+/// gi-01 with the orchestrator doctor against `script`.
+async fn dxo_episode_with(script: &str, config: EpisodeConfig) -> (Episode, Vec<RecordedRequest>) {
+    let server = serve(script).await;
     let case = case("gi-01");
     let factory = factory(&server.openai_base());
     let mut setup = setup(&factory, &case, "baseline", None);
@@ -669,20 +674,7 @@ async fn the_orchestrator_hears_the_patient_before_its_confidence_counts() {
         "0.9}, {\"diagnosis\": \"Biliary colic\", \"probability\": 0.05",
     );
     assert_ne!(script, DXO);
-    let server = serve(&script.replace("{{STEWARD}}", "keep")).await;
-    let case = case("gi-01");
-    let factory = factory(&server.openai_base());
-    let mut setup = setup(&factory, &case, "baseline", None);
-    let base = ModelDoctor {
-        seat: setup.doctor_seat.clone(),
-        prompts: setup.prompts.clone(),
-        bias: None,
-        protocol: Protocol::Tools,
-    };
-    let settings = Strategies::parse("dxo").unwrap().dxo.unwrap();
-    setup.actors.doctor = Arc::new(medsim_agents::orchestrator::DxoDoctor::new(base, settings));
-    let episode = run_episode(&case, &[], &setup.actors, &EpisodeConfig::default(), None).await;
-    server.shutdown().await;
+    let (episode, _) = dxo_episode_with(&script.replace("{{STEWARD}}", "keep"), EpisodeConfig::default()).await;
     let decisions: Vec<String> = deliberations(&episode).into_iter().map(|(decision, _, _)| decision).collect();
     assert_eq!(decisions[0], "ask", "at 90 % before any question, the team asks: {decisions:?}");
 }
