@@ -11,7 +11,8 @@
 #
 # Environment: MEDSIM_LLAMA_BENCH_DIR (build directory, default target/llama-bench), PIP_INDEX_URL
 # (JSON simple API, as for `medsim models pull`; default https://pypi.org/simple),
-# MEDSIM_BENCH_THREADS (default 2). Needs cmake, a C/C++ compiler, curl and python3.
+# MEDSIM_BENCH_THREADS (default 2), MEDSIM_BENCH_MODEL (a registered chat model, default
+# qwen2.5-coder-0.5b-instruct; the Rust benchmark reads the same variable). Needs cmake, a C/C++ compiler, curl and python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -56,7 +57,7 @@ if [[ ! -x "$binary" ]]; then
     { echo "error: the llama-bench build failed; see $work/build.log" >&2; exit 3; }
 fi
 
-model=$(cargo run -q -p medsim-cli -- models path qwen2.5-coder-0.5b-instruct)
+model=$(cargo run -q -p medsim-cli -- models path "${MEDSIM_BENCH_MODEL:-qwen2.5-coder-0.5b-instruct}")
 [[ -f "$model" ]] || { echo "error: $model is not installed; run: medsim models pull" >&2; exit 2; }
 if [[ $# -eq 0 ]]; then
   # Prompt and generation from an empty context, and generation after a 321-token prompt, which is

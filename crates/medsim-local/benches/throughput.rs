@@ -3,7 +3,8 @@
 //! on the same GGUF and thread count (see BENCHMARKS.md for the command).
 //!
 //! Run: `cargo bench -p medsim-local --bench throughput` (the models must be installed:
-//! `medsim models pull`).
+//! `medsim models pull`). `MEDSIM_BENCH_MODEL=qwen2.5-coder-1.5b-instruct` measures another
+//! registered chat model (default: the main job's).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -16,7 +17,8 @@ use medsim_local::registry::{self, GGUF_FILE};
 
 fn installed(name: &str) -> std::path::PathBuf {
     let data_dir = medsim_local::default_data_dir().expect("data dir");
-    let model = registry::find(name).unwrap();
+    let model =
+        registry::find(name).unwrap_or_else(|| panic!("{name} is not a registered model (see `medsim models list`)"));
     assert!(medsim_local::pull::is_installed(&data_dir, model), "run `medsim models pull` first");
     medsim_local::pull::install_dir(&data_dir, model)
 }
@@ -91,7 +93,8 @@ fn per_run(runs: &[Run]) -> String {
 
 fn main() {
     let threads: i32 = std::env::var("MEDSIM_BENCH_THREADS").ok().and_then(|value| value.parse().ok()).unwrap_or(2);
-    let path = installed(registry::DEFAULT_CHAT_MODEL).join(GGUF_FILE);
+    let name = std::env::var("MEDSIM_BENCH_MODEL").unwrap_or_else(|_| registry::DEFAULT_CHAT_MODEL.to_string());
+    let path = installed(&name).join(GGUF_FILE);
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let started = Instant::now();
     let knob = |name: &str| std::env::var(name).ok().and_then(|value| value.parse::<u32>().ok());
@@ -105,7 +108,7 @@ fn main() {
     };
     println!("context {} tokens, {} sequences, batch {}", config.context_tokens, config.parallel, config.batch_tokens);
     let model = Arc::new(LlamaChatModel::load(&path, "local/bench", config).unwrap());
-    println!("model loaded in {:.2}s with {threads} threads", started.elapsed().as_secs_f64());
+    println!("{name} loaded in {:.2}s with {threads} threads", started.elapsed().as_secs_f64());
 
     runtime.block_on(async {
         // Warm-up.
