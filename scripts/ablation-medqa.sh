@@ -5,21 +5,39 @@
 # on the same 30 held-out cases. Then the same with MedAgentSim's reflection filter (the retry
 # sees the lesson as written, answer and all). Results: $OUT/learn/curve.md,
 # $OUT/ablate/ablation.md, $OUT/ablate-unmasked/ablation.md. Identical requests are answered from
-# the replay cache, so arms that retrieve nothing cost nothing.
+# the replay cache, so arms that retrieve nothing cost nothing, and a killed run started again
+# replays what it had done for free.
 #
 #   scripts/ablation-medqa.sh [OUT] [MEDQA_JSONL]
+#
+# Environment (defaults: the run in docs/results/ablation-medqa.md): DOCTOR, PATIENT, JUDGE
+# (models; default the embedded default for all), TRAIN (training cases, 24), CURVE (0,$TRAIN),
+# TURNS (3), PROTOCOL (agentclinic), AIDS (none), CONCURRENCY (8), UNMASKED (1: also the
+# unmasked-reflection arms; 0 to skip them). Issue 15's run, the 1.5B doctor on the held-out
+# cases the other comparisons use:
+#
+#   DOCTOR=local/qwen2.5-coder-1.5b-instruct PATIENT=local/qwen2.5-coder-0.5b-instruct \
+#   TRAIN=50 CURVE=0,25,50 TURNS=6 PROTOCOL=tools AIDS=all CONCURRENCY=4 UNMASKED=0 \
+#     nice -n 19 scripts/ablation-medqa.sh runs/ablation-1.5b
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-runs/ablation-medqa}
 MEDQA=${2:-../shared/datasets/agentclinic/agentclinic_medqa.jsonl}
 MEDSIM=${MEDSIM:-./target/release/medsim}
-COMMON=(--dataset "$MEDQA" --split-seed 1 --train-size 24 --max-turns 3 --concurrency 8
-        --cache read-write --cache-path "$OUT/llm-cache.sqlite")
+TRAIN=${TRAIN:-24}
+MODELS=()
+[ -n "${DOCTOR:-}" ] && MODELS+=(--doctor-model "$DOCTOR")
+[ -n "${PATIENT:-}" ] && MODELS+=(--patient-model "$PATIENT" --judge-model "${JUDGE:-$PATIENT}")
+[ -z "${PATIENT:-}" ] && [ -n "${JUDGE:-}" ] && MODELS+=(--judge-model "$JUDGE")
+COMMON=(--dataset "$MEDQA" --split-seed 1 --train-size "$TRAIN" --max-turns "${TURNS:-3}"
+        --protocol "${PROTOCOL:-agentclinic}" --aids "${AIDS:-none}" --concurrency "${CONCURRENCY:-8}"
+        "${MODELS[@]}" --cache read-write --cache-path "$OUT/llm-cache.sqlite")
 mkdir -p "$OUT"
 "$MEDSIM" learn "${COMMON[@]}" --memory "$OUT/memory.sqlite" --strategy reflection \
-    --curve 0,24 --test-limit 30 --out "$OUT/learn"
+    --curve "${CURVE:-0,$TRAIN}" --test-limit 30 --out "$OUT/learn"
 "$MEDSIM" ablate "${COMMON[@]}" --split test --limit 30 --memory "$OUT/memory.sqlite" \
     --grid "baseline;memory;memory,reflection;panel:n=3:rounds=1;self-consistency:k=3" --out "$OUT/ablate"
+[ "${UNMASKED:-1}" = 0 ] && exit 0
 "$MEDSIM" learn "${COMMON[@]}" --memory "$OUT/memory-unmasked.sqlite" --strategy reflection:mask=false \
     --out "$OUT/learn-unmasked"
 "$MEDSIM" ablate "${COMMON[@]}" --split test --limit 30 --memory "$OUT/memory-unmasked.sqlite" \
