@@ -11,7 +11,7 @@
 #   scripts/ablation-medqa.sh [OUT] [MEDQA_JSONL]
 #
 # Environment (defaults: the run in docs/results/ablation-medqa.md): DOCTOR, PATIENT, JUDGE
-# (models; default the embedded default for all), TRAIN (training cases, 24), CURVE (0,$TRAIN),
+# (models; default the embedded default for all; JUDGE defaults to PATIENT), TRAIN (training cases, 24), CURVE (0,$TRAIN),
 # TURNS (3), PROTOCOL (agentclinic), AIDS (none), CONCURRENCY (8), UNMASKED (1: also the
 # unmasked-reflection arms; 0 to skip them). Issue 15's run, the 1.5B doctor on the held-out
 # cases the other comparisons use:
@@ -25,10 +25,8 @@ OUT=${1:-runs/ablation-medqa}
 MEDQA=${2:-../shared/datasets/agentclinic/agentclinic_medqa.jsonl}
 MEDSIM=${MEDSIM:-./target/release/medsim}
 TRAIN=${TRAIN:-24}
-MODELS=()
-[ -n "${DOCTOR:-}" ] && MODELS+=(--doctor-model "$DOCTOR")
-[ -n "${PATIENT:-}" ] && MODELS+=(--patient-model "$PATIENT" --judge-model "${JUDGE:-$PATIENT}")
-[ -z "${PATIENT:-}" ] && [ -n "${JUDGE:-}" ] && MODELS+=(--judge-model "$JUDGE")
+JUDGE=${JUDGE:-${PATIENT:-}}
+MODELS=(${DOCTOR:+--doctor-model "$DOCTOR"} ${PATIENT:+--patient-model "$PATIENT"} ${JUDGE:+--judge-model "$JUDGE"})
 COMMON=(--dataset "$MEDQA" --split-seed 1 --train-size "$TRAIN" --max-turns "${TURNS:-3}"
         --protocol "${PROTOCOL:-agentclinic}" --aids "${AIDS:-none}" --concurrency "${CONCURRENCY:-8}"
         "${MODELS[@]}" --cache read-write --cache-path "$OUT/llm-cache.sqlite")

@@ -10,12 +10,13 @@
 #   scripts/llama-bench.sh -p 300 -n 128 -r 5      # any llama-bench arguments after the model
 #   MEDSIM_BENCH_MODEL=qwen2.5-coder-1.5b-instruct scripts/llama-bench.sh   # the 1.5B doctor
 #   SPECULATIVE=1 scripts/llama-bench.sh           # llama.cpp's speculative-simple: the 1.5B drafted
-#                                                  # by the 0.5B, against the 1.5B alone (tg128 @ d300)
+#                                                  # by the 0.5B, against the 1.5B alone (tg128 @ d120)
 #
 # Environment: MEDSIM_LLAMA_BENCH_DIR (build directory, default target/llama-bench), PIP_INDEX_URL
 # (JSON simple API, as for `medsim models pull`; default https://pypi.org/simple),
 # MEDSIM_BENCH_THREADS (default 2), MEDSIM_BENCH_MODEL (a registered chat model, default
-# qwen2.5-coder-0.5b-instruct; the Rust benchmark reads the same variable). Needs cmake, a C/C++ compiler, curl and python3.
+# qwen2.5-coder-0.5b-instruct, or the 1.5B with SPECULATIVE; the Rust benchmark reads the same
+# variable). Needs cmake, a C/C++ compiler, curl and python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -76,7 +77,8 @@ path_of() {
 if [[ -n "${SPECULATIVE:-}" ]]; then
   target=$(path_of "${MEDSIM_BENCH_MODEL:-qwen2.5-coder-1.5b-instruct}")
   draft=$(path_of qwen2.5-coder-0.5b-instruct)
-  # A doctor's turn: a consultation so far, then the next move; greedy, 128 tokens.
+  # A doctor's first turn: 104 tokens in Qwen's chat format (llama-bench below reads 120);
+  # greedy, 128 tokens generated.
   prompt="<|im_start|>system
 You are a physician interviewing a patient. Ask one question, request tests, or give a diagnosis.<|im_end|>
 <|im_start|>user
