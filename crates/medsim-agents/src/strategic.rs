@@ -560,7 +560,9 @@ pub async fn reflect(
 }
 
 /// The text with every mention of the diagnosis (up to case, punctuation, plurals, word order,
-/// and its parenthetical or alternative forms) replaced by `[the correct diagnosis]`.
+/// and its parenthetical or alternative forms) replaced by `[the correct diagnosis]`, and so is
+/// every abbreviation of it: one spelled by the diagnosis's words (`IBS`, `DKA`), or one the text
+/// defines next to a mention (`… syndrome (XYZ)`, `XYZ (… syndrome)`).
 pub fn redact(text: &str, diagnosis: &str) -> String {
     const MASK: &str = "[the correct diagnosis]";
     let forms = medsim_core::matching::variants(diagnosis);
@@ -570,7 +572,43 @@ pub fn redact(text: &str, diagnosis: &str) -> String {
         let Some((span, _)) = medsim_core::matching::find_span(&forms, &out) else { break };
         out.replace_range(span, MASK);
     }
+    let words = word_spans(&out);
+    let defined = |start: usize, end: usize| {
+        let (before, after) = (out[..start].trim_end(), out[end..].trim_start());
+        (before.ends_with(&format!("{MASK} (")) && after.starts_with(')')) || after.starts_with(&format!("({MASK}"))
+    };
+    let aliases: Vec<String> = words
+        .iter()
+        .map(|&(start, end)| (start, end, &out[start..end]))
+        .filter(|&(start, end, word)| {
+            let capitals = word.chars().filter(char::is_ascii_uppercase).count();
+            (capitals >= 2 && defined(start, end)) || medsim_core::matching::abbreviates(word, diagnosis)
+        })
+        .map(|(_, _, word)| word.to_owned())
+        .collect();
+    let spans: Vec<(usize, usize)> =
+        words.into_iter().filter(|&(start, end)| aliases.iter().any(|alias| *alias == out[start..end])).collect();
+    for (start, end) in spans.into_iter().rev() {
+        out.replace_range(start..end, MASK);
+    }
     out
+}
+
+/// Byte ranges of the words (runs of letters and digits) of a text.
+fn word_spans(text: &str) -> Vec<(usize, usize)> {
+    let mut spans = Vec::new();
+    let mut start = None;
+    for (index, character) in text.char_indices().chain(std::iter::once((text.len(), ' '))) {
+        match (character.is_alphanumeric(), start) {
+            (true, None) => start = Some(index),
+            (false, Some(begin)) => {
+                spans.push((begin, index));
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    spans
 }
 
 #[cfg(test)]
@@ -591,6 +629,44 @@ mod tests {
             "Think of [the correct diagnosis] in immunosuppressed patients."
         );
         assert_eq!(redact("Ask about travel.", "Pulmonary embolism"), "Ask about travel.");
+    }
+
+    #[test]
+    fn abbreviations_of_the_answer_are_blanked_too() {
+        // The lesson of the 1.5B ablation's training case 23: the mask left "(IBS)" visible, the
+        // retry answered "IBS", and the lesson was stored (docs/results/ablation-1.5b.md).
+        assert_eq!(
+            redact(
+                "The correct diagnosis was Irritable Bowel Syndrome (IBS). Consider IBS when tests are normal.",
+                "Irritable bowel syndrome"
+            ),
+            "The correct diagnosis was [the correct diagnosis] ([the correct diagnosis]). Consider [the correct diagnosis] when tests are normal."
+        );
+        // Spelled from inside the words, and in the plural.
+        assert_eq!(
+            redact("Missed DKA; recurrent DKAs.", "Diabetic ketoacidosis"),
+            "Missed [the correct diagnosis]; recurrent [the correct diagnosis]."
+        );
+        // An abbreviation the lesson itself defines, either way round.
+        // An abbreviation the lesson itself defines, either way round (a one-word diagnosis never
+        // gets one from its own letters).
+        assert_eq!(
+            redact("Think of tuberculosis (TB); TB needs a sputum smear.", "Tuberculosis"),
+            "Think of [the correct diagnosis] ([the correct diagnosis]); [the correct diagnosis] needs a sputum smear."
+        );
+        assert_eq!(
+            redact("Think of TB (tuberculosis) in migrants; TB can mimic cancer.", "Tuberculosis"),
+            "Think of [the correct diagnosis] ([the correct diagnosis]) in migrants; [the correct diagnosis] can mimic cancer."
+        );
+        assert_eq!(
+            redact("Think of GBS (Guillain-Barre syndrome) after diarrhoea.", "Guillain-Barre syndrome"),
+            "Think of [the correct diagnosis] ([the correct diagnosis]) after diarrhoea."
+        );
+        // Other capitals stay: the tests the lesson recommends are the lesson.
+        assert_eq!(
+            redact("Order a CT and a CBC before calling it cholecystitis.", "Cholecystitis"),
+            "Order a CT and a CBC before calling it [the correct diagnosis]."
+        );
     }
 
     #[test]

@@ -114,6 +114,63 @@ pub fn find_span(diagnosis_forms: &[Vec<String>], text: &str) -> Option<(std::op
     None
 }
 
+/// True when `short` reads as an abbreviation of one of the diagnosis's forms: its letters, in
+/// order, begin every word of the form (stopwords aside) and may take further letters from inside
+/// a word (`DKA` for diabetic ketoacidosis, `GERD` for gastro-oesophageal reflux disease).
+/// `short` must be two to six capital letters, optionally with a plural `s` (`UTIs`), and the
+/// form must have at least two words, so that a single-word diagnosis never gets an abbreviation
+/// from its own letters (`CT` is not cholecystitis).
+pub fn abbreviates(short: &str, diagnosis: &str) -> bool {
+    let stem = short.strip_suffix('s').unwrap_or(short);
+    let length = stem.chars().count();
+    if !(2..=6).contains(&length) || !stem.chars().all(|character| character.is_ascii_uppercase()) {
+        return false;
+    }
+    let letters: Vec<char> = stem.to_ascii_lowercase().chars().collect();
+    let mut forms = vec![diagnosis.to_owned()];
+    if let (Some(open), Some(close)) = (diagnosis.find('('), diagnosis.rfind(')'))
+        && open < close
+    {
+        forms.push(format!("{} {}", &diagnosis[..open], &diagnosis[close + 1..]));
+    }
+    forms.extend(diagnosis.split(['/']).flat_map(|part| part.split(" or ")).map(str::to_owned));
+    forms.iter().any(|form| {
+        let lowered = form.to_lowercase();
+        let words: Vec<Vec<char>> = lowered
+            .split(|character: char| !character.is_alphanumeric())
+            .filter(|word| !word.is_empty() && !STOPWORDS.contains(word))
+            .map(|word| word.chars().collect())
+            .collect();
+        words.len() >= 2 && initials_match(&letters, &words)
+    })
+}
+
+/// Whether `letters` is the first letter of each word in turn, each optionally followed by more
+/// letters taken in order from later in the same word.
+fn initials_match(letters: &[char], words: &[Vec<char>]) -> bool {
+    let Some((word, rest)) = words.split_first() else { return letters.is_empty() };
+    let Some((first, after)) = letters.split_first() else { return false };
+    if word.first() != Some(first) {
+        return false;
+    }
+    // Take 0..k further letters from inside this word, then go on to the next word.
+    let mut taken = 0;
+    let mut position = 1;
+    loop {
+        if initials_match(&after[taken..], rest) {
+            return true;
+        }
+        let Some(next) = after.get(taken) else { return false };
+        match word[position..].iter().position(|character| character == next) {
+            Some(offset) => {
+                position += offset + 1;
+                taken += 1;
+            }
+            None => return false,
+        }
+    }
+}
+
 /// True when the two diagnoses are the same up to case, punctuation, plurals and word order.
 pub fn same_diagnosis(left: &str, right: &str) -> bool {
     let mut left_tokens = tokens(left);
@@ -154,6 +211,33 @@ mod tests {
             tokens("Abscesses bodies sepsis virus illness cysts"),
             ["abscess", "body", "sepsis", "virus", "illness", "cyst"]
         );
+    }
+
+    #[test]
+    fn abbreviations_are_recognised_from_the_diagnosis_words() {
+        for (short, diagnosis) in [
+            ("IBS", "Irritable bowel syndrome"),
+            ("DKA", "Diabetic ketoacidosis"),
+            ("GERD", "Gastroesophageal reflux disease"),
+            ("COPD", "Chronic obstructive pulmonary disease"),
+            ("PCOS", "Polycystic ovary syndrome"),
+            ("STEMI", "ST-elevation myocardial infarction"),
+            ("UTIs", "Urinary tract infection"),
+            ("PML", "Progressive multifocal leukoencephalopathy (PML)"),
+            ("MI", "Myocardial infarction / acute coronary syndrome"),
+        ] {
+            assert!(abbreviates(short, diagnosis), "{short} for {diagnosis}");
+        }
+        for (short, diagnosis) in [
+            ("CT", "Cholecystitis"),
+            ("CBC", "Irritable bowel syndrome"),
+            ("IB", "Irritable bowel syndrome"),
+            ("ibs", "Irritable bowel syndrome"),
+            ("ECG", "Acute myocardial infarction"),
+            ("BS", "Irritable bowel syndrome"),
+        ] {
+            assert!(!abbreviates(short, diagnosis), "{short} is not {diagnosis}");
+        }
     }
 
     #[test]
