@@ -252,9 +252,11 @@ impl<'a> Consultation<'a> {
     }
 
     /// With the repeat-guard aid: an action that only repeats earlier tests or an earlier
-    /// question is answered from what the doctor already has.
+    /// question is answered from what the doctor already has. With the resample aid alone the
+    /// repeat goes ahead, and only the next turn's sampling changes.
     fn repeat_guard(&mut self, turn: u32, mut action: DoctorAction) -> Guarded {
-        if !self.config.aids.repeat_guard || action.diagnosis.is_some() {
+        let aids = self.config.aids;
+        if !(aids.repeat_guard || aids.resample) || action.diagnosis.is_some() {
             return Guarded::Go(action);
         }
         let wanted = test_key(&action.tests);
@@ -265,6 +267,13 @@ impl<'a> Consultation<'a> {
             .and_then(|question| self.asked.iter().find(|(text, _, _)| *text == normal(question)))
             .cloned();
         let repeats_question = action.question.is_none() || earlier_question.is_some();
+        if !aids.repeat_guard {
+            // Resampling alone: the repeat goes ahead unanswered, and the next turn samples
+            // differently.
+            self.repeated_last_turn = (earlier_tests.is_some() && repeats_question && !action.images)
+                || (action.tests.is_empty() && earlier_question.is_some());
+            return Guarded::Go(action);
+        }
         if let Some((_, first_turn, found)) = &earlier_tests
             && repeats_question
             && !action.images

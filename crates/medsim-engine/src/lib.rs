@@ -116,7 +116,8 @@ pub struct Aids {
     /// The first turn invites a question to the patient.
     #[serde(default)]
     pub first_question: bool,
-    /// After a repeated action the doctor's next call samples hotter, with another seed.
+    /// After a repeated action (answered by the repeat guard or, without it, carried out again)
+    /// the doctor's next call samples hotter, with another seed.
     #[serde(default)]
     pub resample: bool,
 }

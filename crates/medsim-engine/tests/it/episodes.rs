@@ -498,6 +498,17 @@ async fn the_aids_answer_repeats_from_what_the_doctor_has_and_keep_notes() {
     assert_ne!(doctor[2].body["seed"], doctor[1].body["seed"]);
     assert!(episode.verdict.unwrap().correct);
 
+    // Resampling alone: the repeats are carried out again, and the call after each samples hotter.
+    let aids = medsim_engine::Aids::parse("resample").unwrap();
+    let config = EpisodeConfig { aids, ..EpisodeConfig::default() };
+    let (episode, requests) = run_with(LOOPING, "cardio-01", config, Protocol::Tools).await;
+    assert_eq!(episode.tests_ordered, 4);
+    assert!(!episode.events.iter().any(|event| matches!(event.kind, EventKind::RepeatedAction { .. })));
+    let doctor = by_role(&requests, "doctor");
+    let hot: Vec<bool> =
+        doctor.iter().map(|request| request.body["temperature"].as_f64().unwrap_or(0.0) >= 0.8).collect();
+    assert_eq!(hot, [false, false, true, false, true], "after the repeated tests (turn 2) and question (turn 4)");
+
     // Without aids the same doctor's repeat is carried out again, as in AgentClinic.
     let (episode, requests) = run_with(LOOPING, "cardio-01", EpisodeConfig::default(), Protocol::Tools).await;
     assert_eq!(episode.tests_ordered, 4);
