@@ -572,7 +572,7 @@ pub fn redact(text: &str, diagnosis: &str) -> String {
         let Some((span, _)) = medsim_core::matching::find_span(&forms, &out) else { break };
         out.replace_range(span, MASK);
     }
-    let words = word_spans(&out);
+    let words = medsim_core::matching::word_spans(&out);
     let defined = |start: usize, end: usize| {
         let (before, after) = (out[..start].trim_end(), out[end..].trim_start());
         (before.ends_with(&format!("{MASK} (")) && after.starts_with(')')) || after.starts_with(&format!("({MASK}"))
@@ -592,23 +592,6 @@ pub fn redact(text: &str, diagnosis: &str) -> String {
         out.replace_range(start..end, MASK);
     }
     out
-}
-
-/// Byte ranges of the words (runs of letters and digits) of a text.
-fn word_spans(text: &str) -> Vec<(usize, usize)> {
-    let mut spans = Vec::new();
-    let mut start = None;
-    for (index, character) in text.char_indices().chain(std::iter::once((text.len(), ' '))) {
-        match (character.is_alphanumeric(), start) {
-            (true, None) => start = Some(index),
-            (false, Some(begin)) => {
-                spans.push((begin, index));
-                start = None;
-            }
-            _ => {}
-        }
-    }
-    spans
 }
 
 #[cfg(test)]
@@ -647,7 +630,6 @@ mod tests {
             redact("Missed DKA; recurrent DKAs.", "Diabetic ketoacidosis"),
             "Missed [the correct diagnosis]; recurrent [the correct diagnosis]."
         );
-        // An abbreviation the lesson itself defines, either way round.
         // An abbreviation the lesson itself defines, either way round (a one-word diagnosis never
         // gets one from its own letters).
         assert_eq!(

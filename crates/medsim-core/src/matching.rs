@@ -80,21 +80,11 @@ pub fn find(diagnosis_forms: &[Vec<String>], text: &str) -> Option<String> {
 
 /// Like [`find`], also giving the byte range of `text` the matching words span.
 pub fn find_span(diagnosis_forms: &[Vec<String>], text: &str) -> Option<(std::ops::Range<usize>, String)> {
-    // Words (runs of letters and digits) with their byte ranges; stopwords have no token.
-    let mut words: Vec<(usize, usize, String)> = Vec::new();
-    let mut start = None;
-    for (index, character) in text.char_indices().chain(std::iter::once((text.len(), ' '))) {
-        match (character.is_alphanumeric(), start) {
-            (true, None) => start = Some(index),
-            (false, Some(begin)) => {
-                if let Some(token) = tokens(&text[begin..index]).into_iter().next() {
-                    words.push((begin, index, token));
-                }
-                start = None;
-            }
-            _ => {}
-        }
-    }
+    // Words with their byte ranges; stopwords have no token.
+    let words: Vec<(usize, usize, String)> = word_spans(text)
+        .into_iter()
+        .filter_map(|(begin, end)| tokens(&text[begin..end]).into_iter().next().map(|token| (begin, end, token)))
+        .collect();
     for form in diagnosis_forms {
         let width = form.len();
         if width == 0 || width > words.len() {
@@ -114,6 +104,23 @@ pub fn find_span(diagnosis_forms: &[Vec<String>], text: &str) -> Option<(std::op
     None
 }
 
+/// Byte ranges of the words (runs of letters and digits) of a text.
+pub fn word_spans(text: &str) -> Vec<(usize, usize)> {
+    let mut spans = Vec::new();
+    let mut start = None;
+    for (index, character) in text.char_indices().chain(std::iter::once((text.len(), ' '))) {
+        match (character.is_alphanumeric(), start) {
+            (true, None) => start = Some(index),
+            (false, Some(begin)) => {
+                spans.push((begin, index));
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    spans
+}
+
 /// True when `short` reads as an abbreviation of one of the diagnosis's forms: its letters, in
 /// order, begin every word of the form (stopwords aside) and may take further letters from inside
 /// a word (`DKA` for diabetic ketoacidosis, `GERD` for gastro-oesophageal reflux disease).
@@ -127,20 +134,9 @@ pub fn abbreviates(short: &str, diagnosis: &str) -> bool {
         return false;
     }
     let letters: Vec<char> = stem.to_ascii_lowercase().chars().collect();
-    let mut forms = vec![diagnosis.to_owned()];
-    if let (Some(open), Some(close)) = (diagnosis.find('('), diagnosis.rfind(')'))
-        && open < close
-    {
-        forms.push(format!("{} {}", &diagnosis[..open], &diagnosis[close + 1..]));
-    }
-    forms.extend(diagnosis.split(['/']).flat_map(|part| part.split(" or ")).map(str::to_owned));
-    forms.iter().any(|form| {
-        let lowered = form.to_lowercase();
-        let words: Vec<Vec<char>> = lowered
-            .split(|character: char| !character.is_alphanumeric())
-            .filter(|word| !word.is_empty() && !STOPWORDS.contains(word))
-            .map(|word| word.chars().collect())
-            .collect();
+    // The forms of `variants` (whole, without its parenthetical, alternatives), stopwords removed.
+    variants(diagnosis).iter().any(|form| {
+        let words: Vec<Vec<char>> = form.iter().map(|word| word.chars().collect()).collect();
         words.len() >= 2 && initials_match(&letters, &words)
     })
 }

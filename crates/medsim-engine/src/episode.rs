@@ -267,25 +267,22 @@ impl<'a> Consultation<'a> {
             .and_then(|question| self.asked.iter().find(|(text, _, _)| *text == normal(question)))
             .cloned();
         let repeats_question = action.question.is_none() || earlier_question.is_some();
+        // The whole action repeats earlier tests (and no new question), or an earlier question.
+        let repeated_tests = earlier_tests.as_ref().filter(|_| repeats_question && !action.images);
+        let repeated_question = earlier_question.filter(|_| action.tests.is_empty());
         if !aids.repeat_guard {
             // Resampling alone: the repeat goes ahead unanswered, and the next turn samples
             // differently.
-            self.repeated_last_turn = (earlier_tests.is_some() && repeats_question && !action.images)
-                || (action.tests.is_empty() && earlier_question.is_some());
+            self.repeated_last_turn = repeated_tests.is_some() || repeated_question.is_some();
             return Guarded::Go(action);
         }
-        if let Some((_, first_turn, found)) = &earlier_tests
-            && repeats_question
-            && !action.images
-        {
+        if let Some((_, first_turn, found)) = repeated_tests {
             self.recorder.push(EventKind::RepeatedAction { turn, repeated: "tests".into(), first_turn: *first_turn });
             return Guarded::Answered(format!(
                 "You already ordered these tests at turn {first_turn}; ordering them again gives the same results:\n{found}\nAsk the patient a question, order a different test, or diagnose."
             ));
         }
-        if action.tests.is_empty()
-            && let Some((_, first_turn, answer)) = earlier_question
-        {
+        if let Some((_, first_turn, answer)) = repeated_question {
             self.recorder.push(EventKind::RepeatedAction { turn, repeated: "question".into(), first_turn });
             return Guarded::Answered(format!(
                 "You already asked this at turn {first_turn}; the patient answered: {answer}\nAsk something new, order a test, or diagnose."
