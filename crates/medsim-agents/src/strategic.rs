@@ -625,6 +625,14 @@ mod tests {
             ),
             "The correct diagnosis was [the correct diagnosis] ([the correct diagnosis]). Consider [the correct diagnosis] when tests are normal."
         );
+        // A lesson the fix was not written from (training case 30 of the same run), abridged.
+        assert_eq!(
+            redact(
+                "This is a classic sign of respiratory distress syndrome (RDS). The chest X-ray test was the correct one to use to diagnose RDS.",
+                "Respiratory Distress Syndrome"
+            ),
+            "This is a classic sign of [the correct diagnosis] ([the correct diagnosis]). The chest X-ray test was the correct one to use to diagnose [the correct diagnosis]."
+        );
         // Spelled from inside the words, and in the plural.
         assert_eq!(
             redact("Missed DKA; recurrent DKAs.", "Diabetic ketoacidosis"),
